@@ -1,0 +1,110 @@
+"""Model and field specifications the simulator serves, and how they map to its SQLite tables.
+
+Storage contract (shared by the store, which writes rows, and the query compiler, which reads them):
+
+- One table per model, named ``ModelSpec.table`` (``res.partner`` -> ``res_partner``), with
+  ``id INTEGER PRIMARY KEY`` and one column per stored field, named as the field:
+  char/text/html/selection/date -> TEXT (NULL when empty); datetime -> TEXT
+  ``YYYY-MM-DD HH:MM:SS.ffffff`` (always six digits of microseconds, UTC); integer -> INTEGER;
+  float/monetary -> REAL; boolean -> INTEGER 0/1 (NULL possible); many2one -> INTEGER id (NULL);
+  json -> TEXT holding JSON (NULL when empty); one2many/many2many -> TEXT holding a JSON array of
+  ids in the comodel's order (the value ``read`` returns). Binary and properties fields have no
+  column and read as False.
+- Only ``id`` is indexed, as on Odoo's tables: ordering or filtering on write_date costs a scan.
+- ``_sim_names(model TEXT, id INTEGER, name TEXT, PRIMARY KEY (model, id))`` holds the display
+  name of every record a many2one can point at, for models the simulator stores and for those it
+  does not (res.company, res.country, ...). A many2one reads as ``[id, name]`` from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+# Field types that have no column: they are not stored as values the API returns here.
+UNSTORED_TYPES = frozenset({"binary", "properties", "properties_definition"})
+X2MANY_TYPES = frozenset({"one2many", "many2many"})
+TEXT_TYPES = frozenset({"char", "text", "html", "selection"})
+NUMBER_TYPES = frozenset({"integer", "float", "monetary"})
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field as ``fields_get`` describes it."""
+
+    name: str
+    type: str
+    store: bool
+    relation: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def has_column(self) -> bool:
+        return self.store and self.type not in UNSTORED_TYPES
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its fields, default order, and the fields a name search looks at."""
+
+    name: str
+    fields: dict[str, FieldSpec]
+    order: str = "id"
+    rec_name_fields: tuple[str, ...] = ("name",)
+
+    @property
+    def table(self) -> str:
+        return self.name.replace(".", "_")
+
+    @property
+    def has_active(self) -> bool:
+        f = self.fields.get("active")
+        return f is not None and f.type == "boolean" and f.store
+
+    def column_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields.values() if f.has_column]
+
+
+# Default `_order` and name-search fields of the four models the simulator serves, as on Odoo 19.
+MODEL_DEFAULTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "res.partner": (
+        "complete_name ASC, id DESC",
+        ("complete_name", "email", "ref", "vat", "company_registry"),
+    ),
+    "sale.order": ("date_order desc, id desc", ("name",)),
+    "account.move": ("date desc, name desc, invoice_date desc, id desc", ("name",)),
+    "hr.employee": ("name", ("name",)),
+}
+
+
+def load_field_specs(raw: dict[str, dict[str, Any]]) -> dict[str, FieldSpec]:
+    return {
+        name: FieldSpec(
+            name=name,
+            type=str(a["type"]),
+            store=bool(a.get("store", False)),
+            relation=a.get("relation"),
+            attrs=dict(a),
+        )
+        for name, a in raw.items()
+    }
+
+
+def builtin_models() -> dict[str, ModelSpec]:
+    """The four default models, with the field lists recorded from a real Odoo 19.0 server."""
+    registry: dict[str, ModelSpec] = {}
+    schema = resources.files("odoo_sync_cli.simulator") / "schema"
+    for model, (order, rec_names) in MODEL_DEFAULTS.items():
+        raw = json.loads((schema / f"{model}.fields.json").read_text(encoding="utf-8"))
+        registry[model] = ModelSpec(
+            name=model, fields=load_field_specs(raw), order=order, rec_name_fields=rec_names
+        )
+    return registry
+
+
+def builtin_version() -> dict[str, Any]:
+    schema = resources.files("odoo_sync_cli.simulator") / "schema"
+    data: dict[str, Any] = json.loads((schema / "version.json").read_text(encoding="utf-8"))
+    return data
