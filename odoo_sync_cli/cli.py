@@ -1,19 +1,86 @@
-"""The `odoosync` command line: parse, call one engine function, render."""
+"""The `odoosync` command line: parse, call one engine function, render.
+
+Errors meet one handler (:class:`_Group`): an ``OdooSyncError`` becomes one red line on stderr
+and the exit code of its class; anything unexpected becomes one line too, unless ``--debug``
+asks for the traceback.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
+from typer.core import TyperGroup
 
-from odoo_sync_cli import __version__
+from odoo_sync_cli import __version__, engine, render
+from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.errors import ConfigError, OdooSyncError
+
+
+@dataclass
+class _State:
+    config: Path | None = None
+    db: Path | None = None
+    debug: bool = False
+
+    def settings(self) -> Settings:
+        return load_settings(self.config, db=self.db)
+
+
+class _Group(TyperGroup):
+    """The one error handler of every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except OdooSyncError as exc:
+            if _debug(ctx):
+                render.traceback_text()
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if _debug(ctx):
+                render.traceback_text()
+                render.error(f"unexpected {type(exc).__name__}: {exc}")
+            else:
+                render.error(
+                    f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)"
+                )
+            raise typer.Exit(1) from None
+
+
+def _debug(ctx: Any) -> bool:
+    state = ctx.find_object(_State)
+    return bool(state and state.debug)
+
 
 app = typer.Typer(
     name="odoosync",
+    cls=_Group,
     help="Keep an exact local SQLite mirror of Odoo records for one or more Odoo accounts.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+user_app = typer.Typer(
+    cls=_Group,
+    help="Add, list and remove Odoo accounts; replace a rotated secret.",
+    no_args_is_help=True,
+)
+app.add_typer(user_app, name="user")
+
+
+class ProtocolChoice(StrEnum):
+    auto = "auto"
+    jsonrpc = "jsonrpc"
+    json2 = "json2"
 
 
 def _show_version(value: bool) -> None:
@@ -24,17 +91,249 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
-            "--version",
-            callback=_show_version,
-            is_eager=True,
-            help="Print the version and exit.",
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Settings file (TOML). Default: ./odoosync.toml over the user config file.",
+            dir_okay=False,
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="The odoosync database file (also ODOOSYNC_DB). Default: in the user data dir.",
+            dir_okay=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
 ) -> None:
     """Keep an exact local SQLite mirror of Odoo records for one or more Odoo accounts."""
+    ctx.obj = _State(config=config, db=db, debug=debug)
+
+
+def _state(ctx: typer.Context) -> _State:
+    state = ctx.find_object(_State)
+    return state if state is not None else _State()
+
+
+def _read_secret(prompt: str) -> SecretStr:
+    """The secret from a hidden prompt at a terminal, else the first line of stdin."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        value = typer.prompt(prompt, hide_input=True)
+    else:
+        value = sys.stdin.readline() if sys.stdin is not None else ""
+    value = value.rstrip("\r\n")
+    if not value:
+        raise ConfigError(
+            "no secret given",
+            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
+        )
+    return SecretStr(value)
+
+
+UserOpt = Annotated[
+    list[str] | None,
+    typer.Option("--user", "-u", help="A user's name; repeat for several. Default: every user."),
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every user (the default without --user).")]
+
+
+def _users(user: list[str] | None, all_users: bool) -> list[str] | None:
+    if user and all_users:
+        raise ConfigError("give --user or --all, not both")
+    return list(user) if user else None
+
+
+# --------------------------------------------------------------------------- user
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for this account, e.g. 'acme-admin'.")],
+    url: Annotated[
+        str, typer.Option("--url", help="The Odoo server, e.g. https://odoo.example.com.")
+    ],
+    database: Annotated[str, typer.Option("--db", "--database", help="The Odoo database name.")],
+    login: Annotated[str, typer.Option("--login", help="The Odoo login.")],
+    protocol: Annotated[
+        ProtocolChoice,
+        typer.Option(
+            "--protocol", help="auto: JSON-2 on Odoo 19+ when the key allows, else JSON-RPC."
+        ),
+    ] = ProtocolChoice.auto,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(
+            "--secret-env",
+            help="Read the password or API key from this environment variable at each use; "
+            "only its name is stored.",
+        ),
+    ] = None,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Save without checking the connection.")
+    ] = False,
+) -> None:
+    """Add an Odoo account; the secret comes from a hidden prompt, stdin, or --secret-env."""
+    settings = _state(ctx).settings()
+    secret = None if secret_env else _read_secret("Password or API key")
+    result = engine.user_add(
+        settings,
+        name=name,
+        url=url,
+        database=database,
+        login=login,
+        protocol=protocol.value,
+        secret=secret,
+        secret_env=secret_env,
+        check=not no_check,
+    )
+    render.user_added(result)
+
+
+@user_app.command("list")
+def user_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the users (never their secrets)."""
+    render.user_table(engine.user_list(_state(ctx).settings()), as_json=as_json)
+
+
+@user_app.command("remove")
+def user_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user to remove.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a user with its sync state and all its mirrored records."""
+    settings = _state(ctx).settings()
+    engine.user_get(settings, name)
+    if not yes:
+        typer.confirm(f"Remove user '{name}' and delete its mirrored records?", abort=True)
+    render.removed(name, engine.user_remove(settings, name))
+
+
+@user_app.command("set-secret")
+def user_set_secret(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user whose secret changed.")],
+    secret_env: Annotated[
+        str | None,
+        typer.Option("--secret-env", help="Read it from this environment variable from now on."),
+    ] = None,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Save without checking the connection.")
+    ] = False,
+) -> None:
+    """Replace a user's password or API key (e.g. a rotated key)."""
+    settings = _state(ctx).settings()
+    engine.user_get(settings, name)
+    secret = None if secret_env else _read_secret(f"New password or API key for {name}")
+    info = engine.user_set_secret(
+        settings, name, secret=secret, secret_env=secret_env, check=not no_check
+    )
+    render.secret_replaced(info)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+@app.command()
+def prepare(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    all_users: AllOpt = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything again, not only recent changes.")
+    ] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Plan again a user whose sync is in progress.")
+    ] = False,
+) -> None:
+    """Plan a sync: id ranges the first time (or --full), else changes since the last one."""
+    settings = _state(ctx).settings()
+    results = engine.prepare(settings, users=_users(user, all_users), full=full, restart=restart)
+    render.prepare_results(results)
+    errors = [r.error for r in results if r.error is not None]
+    if errors:
+        raise typer.Exit(errors[0].exit_code)
+
+
+@app.command()
+def step(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    all_users: AllOpt = False,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", help="Stop starting pages after this long.")
+    ] = None,
+    max_pages: Annotated[
+        int | None, typer.Option("--max-pages", help="Read at most this many pages.")
+    ] = None,
+) -> None:
+    """Work the planned batches page by page until the budget ends or the sync is done."""
+    settings = _state(ctx).settings()
+    report = engine.step(
+        settings,
+        users=_users(user, all_users),
+        max_seconds=max_seconds,
+        max_pages=max_pages,
+        reporter=render.StepPrinter(),
+    )
+    render.step_report(report)
+    if report.errors:
+        raise typer.Exit(report.errors[0].exit_code)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
+) -> None:
+    """Show each user's connection, server, sync status and progress."""
+    render.status_table(engine.status(_state(ctx).settings(), user=user), as_json=as_json)
+
+
+@app.command()
+def clear(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user.")] = None,
+    module: Annotated[str | None, typer.Option("--module", "-m", help="Only this module.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete mirrored records and batches; the user becomes idle (see `queue`)."""
+    settings = _state(ctx).settings()
+    names = engine.clear_targets(settings, user=user, module=module)
+    if not yes:
+        scope = f"module '{module}' of " if module else "every module of "
+        typer.confirm(
+            f"Delete the mirrored records and batches of {scope}{', '.join(names)}?", abort=True
+        )
+    render.clear_results(engine.clear(settings, user=user, module=module))
+
+
+@app.command()
+def queue(ctx: typer.Context, user: UserOpt = None, all_users: AllOpt = False) -> None:
+    """Queue users for a new sync (status not_started), e.g. after `clear`."""
+    render.queue_results(engine.queue(_state(ctx).settings(), users=_users(user, all_users)))
+
+
+@app.command()
+def retry(ctx: typer.Context, user: UserOpt = None, all_users: AllOpt = False) -> None:
+    """Re-queue failed work: failed batches resume from their cursor."""
+    results = engine.retry(_state(ctx).settings(), users=_users(user, all_users))
+    render.queue_results(results, verb="re-queued")
 
 
 def main() -> None:

@@ -1,0 +1,1085 @@
+"""One function per command: wires settings, the Odoo client and the store, returns plain data.
+
+The command line (cli.py) parses, calls one of these, and hands the result to render.py. These
+functions never print. A per-user failure aimed at one named user is raised; with several users
+(``--all``) each user's failure is kept in its result, so one bad account does not stop the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+from pydantic import SecretStr
+
+from odoo_sync_cli.config import Module, Settings, UserSettings
+from odoo_sync_cli.domain import (
+    NO_ACTIVE_TEST,
+    ORDER_BY_ID,
+    CursorError,
+    and_domains,
+    id_list_domain,
+    window_domain,
+)
+from odoo_sync_cli.errors import (
+    AccessDeniedError,
+    ConfigError,
+    ModelNotFoundError,
+    OdooError,
+    OdooSyncError,
+    ServerError,
+)
+from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
+from odoo_sync_cli.planner import (
+    FULL,
+    INCREMENTAL,
+    RECONCILE,
+    ModuleState,
+    PlannedBatch,
+    is_first_sync,
+    order_batches,
+    plan_full,
+    plan_incremental,
+    plan_reconcile,
+    should_reconcile,
+)
+from odoo_sync_cli.progress import NullReporter, Reporter
+from odoo_sync_cli.runner import Lease, PageResult, run_page, run_reconcile_page
+from odoo_sync_cli.store import (
+    BATCH_FAILED,
+    DONE,
+    FAILED,
+    IN_PROGRESS,
+    MODULE_FORBIDDEN,
+    MODULE_MISSING,
+    NOT_STARTED,
+    PENDING,
+    Batch,
+    ClearCounts,
+    LeaseError,
+    ModulePlan,
+    ModuleProgress,
+    Store,
+    TableSpec,
+    UserRecord,
+    lease_owner_id,
+)
+
+ClientFactory = Callable[[UserRecord, Settings], OdooClient]
+
+PROTOCOLS = ("auto", "jsonrpc", "json2")
+UNSTORED_TYPES = frozenset({"binary", "properties", "properties_definition"})
+FIELD_ATTRIBUTES = ["type", "store", "relation", "string"]
+LEASE_SECONDS = 600.0
+NO_SECRET_HINT = "Type it at the prompt, pipe it on stdin, or use --secret-env VAR."
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as ``user list`` shows it; never the secret."""
+
+    name: str
+    url: str
+    database: str
+    login: str
+    protocol: str
+    secret_source: str
+    status: str
+    server_version: str | None
+    protocol_used: str | None
+    last_success: str | None
+    last_error: str | None
+
+    @classmethod
+    def of(cls, user: UserRecord) -> UserInfo:
+        return cls(
+            name=user.name,
+            url=user.url,
+            database=user.database,
+            login=user.login,
+            protocol=user.protocol,
+            secret_source=user.secret_source,
+            status=user.status,
+            server_version=user.server_version,
+            protocol_used=user.protocol_used,
+            last_success=user.last_success,
+            last_error=user.last_error,
+        )
+
+
+@dataclass(frozen=True)
+class ModulePlanInfo:
+    """What prepare planned for one module."""
+
+    module: str
+    model: str
+    kind: str | None
+    batches: int
+    expected: int
+    reconcile: bool
+    fields: int
+    skipped: str | None = None
+    window_lo: str | None = None
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """The plan of one user, or why there is none."""
+
+    user: str
+    modules: tuple[ModulePlanInfo, ...] = ()
+    refused: str | None = None
+    error: OdooSyncError | None = None
+    server_version: str | None = None
+    protocol: str | None = None
+
+
+@dataclass
+class UserStep:
+    """What ``step`` did for one user."""
+
+    user: str
+    pages: int = 0
+    records: int = 0
+    batches_finished: int = 0
+    status: str | None = None
+    note: str | None = None
+    error: OdooSyncError | None = None
+
+
+@dataclass
+class StepReport:
+    """What one ``step`` did, user by user."""
+
+    users: list[UserStep] = field(default_factory=list)
+    pages: int = 0
+    seconds: float = 0.0
+    budget_exhausted: bool = False
+
+    @property
+    def errors(self) -> list[OdooSyncError]:
+        return [u.error for u in self.users if u.error is not None]
+
+
+@dataclass(frozen=True)
+class ModuleStatus:
+    """Progress of one module in a user's current or last sync."""
+
+    progress: ModuleProgress
+    percent: float
+    high_water: str | None
+    last_synced_at: str | None
+
+
+@dataclass(frozen=True)
+class UserStatus:
+    """Everything ``status`` shows about one user."""
+
+    info: UserInfo
+    connection_info_available: bool
+    prepared_at: str | None
+    last_error_at: str | None
+    batches_done: int
+    batches_total: int
+    batches_failed: int
+    records_synced: int
+    records_expected: int
+    percent: float
+    modules: tuple[ModuleStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented, stable JSON shape of one user (see docs/engine-notes.md)."""
+        return {
+            "user": self.info.name,
+            "url": self.info.url,
+            "database": self.info.database,
+            "login": self.info.login,
+            "protocolSetting": self.info.protocol,
+            "secretSource": self.info.secret_source,
+            "connectionInfoAvailable": self.connection_info_available,
+            "syncStatus": self.info.status,
+            "serverVersion": self.info.server_version,
+            "protocol": self.info.protocol_used,
+            "preparedAt": self.prepared_at,
+            "lastSuccess": self.info.last_success,
+            "lastError": self.info.last_error,
+            "lastErrorAt": self.last_error_at,
+            "progress": {
+                "batchesDone": self.batches_done,
+                "batchesTotal": self.batches_total,
+                "batchesFailed": self.batches_failed,
+                "recordsSynced": self.records_synced,
+                "recordsExpected": self.records_expected,
+                "percent": self.percent,
+                "modules": [
+                    {
+                        "module": m.progress.module,
+                        "model": m.progress.model,
+                        "state": m.progress.state,
+                        "note": m.progress.note,
+                        "batchesDone": m.progress.batches_done,
+                        "batchesTotal": m.progress.batches_total,
+                        "batchesFailed": m.progress.batches_failed,
+                        "recordsSynced": m.progress.records_synced,
+                        "recordsExpected": m.progress.records_expected,
+                        "percent": m.percent,
+                        "mirrored": m.progress.mirrored,
+                        "highWater": m.high_water,
+                        "lastSynced": m.last_synced_at,
+                    }
+                    for m in self.modules
+                ],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ClearResult:
+    """What ``clear`` removed for one user."""
+
+    user: str
+    module: str | None
+    counts: ClearCounts
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    """A user queued (or re-queued) for work, or why not."""
+
+    user: str
+    status: str
+    requeued_batches: int = 0
+    refused: str | None = None
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def open_store(settings: Settings, *, create: bool = False) -> Store:
+    return Store.open(settings.db_path, create=create)
+
+
+def make_client(
+    user: UserRecord, settings: Settings, secret: SecretStr | None = None
+) -> OdooClient:
+    """An Odoo client for ``user`` with the HTTP settings; the secret is read only here."""
+    secret = secret if secret is not None else user.resolve_secret()
+    if secret is None:
+        raise missing_secret(user)
+    http = settings.http
+    return OdooClient(
+        Connection(
+            user=user.name,
+            url=user.url,
+            database=user.database,
+            login=user.login,
+            secret=secret,
+            protocol=_protocol(user.protocol),
+        ),
+        timeout=http.timeout,
+        connect_timeout=http.connect_timeout,
+        retry=RetryPolicy(**http.retry.model_dump()),
+        verify=http.verify,
+    )
+
+
+def missing_secret(user: UserRecord) -> ConfigError:
+    if user.secret_env:
+        return ConfigError(
+            f"user '{user.name}' reads its secret from the environment variable "
+            f"{user.secret_env}, which is not set",
+            hint=f"Export {user.secret_env}, or store a secret with "
+            f"`odoosync user set-secret {user.name}`.",
+        )
+    return ConfigError(
+        f"user '{user.name}' has no secret",
+        hint=f"Set one with `odoosync user set-secret {user.name}`.",
+    )
+
+
+def _protocol(value: str) -> Any:
+    if value not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol '{value}' (use auto, jsonrpc or json2)")
+    return value
+
+
+def _get_user(store: Store, name: str) -> UserRecord:
+    user = store.get_user(name)
+    if user is None:
+        known = ", ".join(u.name for u in store.list_users()) or "none yet"
+        raise ConfigError(
+            f"unknown user '{name}' (users: {known})",
+            hint="See `odoosync user list`; add one with `odoosync user add`.",
+        )
+    return user
+
+
+def _targets(store: Store, names: Sequence[str] | None) -> list[UserRecord]:
+    if names:
+        return [_get_user(store, n) for n in dict.fromkeys(names)]
+    users = store.list_users()
+    if not users:
+        raise ConfigError("no users yet", hint="Add one with `odoosync user add NAME ...`.")
+    return users
+
+
+@dataclass
+class _Held:
+    """A user's lease for the length of a ``with`` block."""
+
+    store: Store
+    user: str
+    owner: str = field(default_factory=lease_owner_id)
+
+    def __enter__(self) -> Lease:
+        self.store.acquire_lease(self.user, self.owner, LEASE_SECONDS)
+        return Lease(self.user, self.owner, LEASE_SECONDS)
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.release_lease(self.user, self.owner)
+
+
+def _check_user_fields(name: str, url: str, database: str, login: str, protocol: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"bad user name '{name}': use letters, digits and . _ @ - (up to 64 characters)"
+        )
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ConfigError(
+            f"bad URL '{url}': give the server's address, e.g. https://odoo.example.com"
+        )
+    if not database.strip():
+        raise ConfigError("the database name is empty")
+    if not login.strip():
+        raise ConfigError("the login is empty")
+    _protocol(protocol)
+
+
+def _secret_from_env(var: str) -> SecretStr:
+    if not _ENV_NAME.match(var):
+        raise ConfigError(f"bad environment variable name '{var}'")
+    value = os.environ.get(var)
+    if not value:
+        raise ConfigError(
+            f"the environment variable {var} is not set",
+            hint=f"Export {var} with the password or API key first.",
+        )
+    return SecretStr(value)
+
+
+def _check_connection(
+    user: UserRecord, settings: Settings, secret: SecretStr, connect: ClientFactory | None
+) -> tuple[str, str]:
+    client = (connect or _factory_with_secret(secret))(user, settings)
+    with client:
+        client.connect()
+        return client.server_version, client.protocol
+
+
+def _factory_with_secret(secret: SecretStr) -> ClientFactory:
+    def factory(user: UserRecord, settings: Settings) -> OdooClient:
+        return make_client(user, settings, secret)
+
+    return factory
+
+
+# --------------------------------------------------------------------------- users
+
+
+@dataclass(frozen=True)
+class UserAdded:
+    """A user was added; the server facts when the connection was checked."""
+
+    user: UserInfo
+    checked: bool
+
+
+def user_add(
+    settings: Settings,
+    *,
+    name: str,
+    url: str,
+    database: str,
+    login: str,
+    protocol: str = "auto",
+    secret: SecretStr | None = None,
+    secret_env: str | None = None,
+    check: bool = True,
+    connect: ClientFactory | None = None,
+) -> UserAdded:
+    """Add an Odoo account (``not_started``, so the loop picks it up); check it first."""
+    url = url.rstrip("/")
+    _check_user_fields(name, url, database, login, protocol)
+    if secret_env:
+        use_secret = _secret_from_env(secret_env)
+        secret = None
+    elif secret is None or not secret.get_secret_value():
+        raise ConfigError(
+            "no secret given",
+            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
+        )
+    else:
+        use_secret = secret
+    if settings.db_path.exists():
+        with open_store(settings) as store:
+            if store.get_user(name) is not None:
+                raise ConfigError(
+                    f"user '{name}' already exists",
+                    hint=f"Replace its secret with `odoosync user set-secret {name}`, or pick "
+                    "another name.",
+                )
+    draft = UserRecord(
+        name=name,
+        url=url,
+        database=database,
+        login=login,
+        protocol=protocol,
+        secret=secret,
+        secret_env=secret_env,
+        status=NOT_STARTED,
+        server_version=None,
+        protocol_used=None,
+        created_at="",
+        prepared_at=None,
+        last_success=None,
+        last_error=None,
+        last_error_at=None,
+        lease_owner=None,
+        lease_until=None,
+    )
+    version: str | None = None
+    used: str | None = None
+    if check:
+        # Before the database file is touched: a refused login changes nothing.
+        version, used = _check_connection(draft, settings, use_secret, connect)
+    with open_store(settings, create=True) as store:
+        store.add_user(
+            name=name,
+            url=url,
+            database=database,
+            login=login,
+            protocol=protocol,
+            secret=secret,
+            secret_env=secret_env,
+            server_version=version,
+            protocol_used=used,
+        )
+        return UserAdded(UserInfo.of(_get_user(store, name)), checked=check)
+
+
+def user_list(settings: Settings) -> list[UserInfo]:
+    with open_store(settings) as store:
+        return [UserInfo.of(u) for u in store.list_users()]
+
+
+def user_get(settings: Settings, name: str) -> UserInfo:
+    with open_store(settings) as store:
+        return UserInfo.of(_get_user(store, name))
+
+
+def user_remove(settings: Settings, name: str) -> ClearCounts:
+    """Remove a user with its state and mirrored records."""
+    with open_store(settings) as store:
+        _get_user(store, name)
+        with _Held(store, name):
+            return store.remove_user(name)
+
+
+def user_set_secret(
+    settings: Settings,
+    name: str,
+    *,
+    secret: SecretStr | None = None,
+    secret_env: str | None = None,
+    check: bool = True,
+    connect: ClientFactory | None = None,
+) -> UserInfo:
+    """Replace a user's secret (a rotated API key), checking it against the server first."""
+    if secret_env:
+        use_secret = _secret_from_env(secret_env)
+        secret = None
+    elif secret is None or not secret.get_secret_value():
+        raise ConfigError(
+            "no secret given",
+            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
+        )
+    else:
+        use_secret = secret
+    with open_store(settings) as store:
+        user = _get_user(store, name)
+        if check:
+            version, used = _check_connection(user, settings, use_secret, connect)
+            store.set_server_info(name, server_version=version, protocol_used=used)
+        store.set_secret(name, secret=secret, secret_env=secret_env)
+        return UserInfo.of(_get_user(store, name))
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def select_fields(module: Module, info: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The fields a module mirrors (name -> type), ``id``, ``write_date`` and ``active`` always."""
+    if module.fields is not None:
+        unknown = [f for f in module.fields if f not in info]
+        if unknown:
+            raise ConfigError(
+                f"module '{module.name}': {module.model} has no field "
+                + ", ".join(f"'{f}'" for f in unknown),
+                hint=f"Fix modules.{module.name}.fields in the settings.",
+            )
+        chosen = list(module.fields)
+    else:
+        chosen = [
+            name
+            for name, attrs in info.items()
+            if attrs.get("store")
+            and attrs.get("type") not in UNSTORED_TYPES
+            and not any(fnmatchcase(name, pattern) for pattern in module.exclude)
+        ]
+    always = ["id", "write_date"] + (["active"] if "active" in info else [])
+    result: dict[str, str] = {}
+    for name in always + chosen:
+        if name in result:
+            continue
+        if name == "id" and name not in info:
+            result[name] = "integer"
+        elif name in info:
+            result[name] = str(info[name].get("type", "char"))
+    return result
+
+
+def _iter_ids(client: OdooClient, model: str, domain: Sequence[Any], page: int) -> Iterator[int]:
+    """Every id matching ``domain``, paged by id, never one giant call."""
+    cursor = 0
+    while True:
+        ids = client.search(
+            model,
+            id_list_domain(domain, cursor=cursor),
+            order=ORDER_BY_ID,
+            limit=page,
+            context=dict(NO_ACTIVE_TEST),
+        )
+        yield from ids
+        if len(ids) < page:
+            return
+        cursor = ids[-1]
+
+
+def _high_point(client: OdooClient, model: str, domain: Sequence[Any]) -> str | None:
+    """The newest write_date of the module's records (a scan on the server, once per prepare)."""
+    rows = client.search_read(
+        model,
+        and_domains(domain, [["write_date", "!=", False]]),
+        ["write_date"],
+        order="write_date desc",
+        limit=1,
+        context=dict(NO_ACTIVE_TEST),
+    )
+    if not rows or not rows[0].get("write_date"):
+        return None
+    return str(rows[0]["write_date"])
+
+
+def _plan_user(
+    store: Store,
+    client: OdooClient,
+    user: UserRecord,
+    us: UserSettings,
+    *,
+    full: bool,
+    reporter: Reporter,
+) -> tuple[list[ModulePlan], list[PlannedBatch], list[ModulePlanInfo]]:
+    plans: list[ModulePlan] = []
+    data: list[list[PlannedBatch]] = []
+    reconciles: list[PlannedBatch] = []
+    infos: list[ModulePlanInfo] = []
+    for module in us.modules:
+        state = store.module_row(user.name, module.name)
+        try:
+            info = client.fields_get(module.model, attributes=FIELD_ATTRIBUTES)
+        except (ModelNotFoundError, AccessDeniedError) as exc:
+            missing = isinstance(exc, ModelNotFoundError)
+            why = "model not installed" if missing else "no read access"
+            note = f"{module.model}: {why}, skipped"
+            reporter.note(user.name, f"{module.name}: {note}")
+            plans.append(
+                ModulePlan(
+                    module.name,
+                    module.model,
+                    module.table,
+                    state=MODULE_MISSING if missing else MODULE_FORBIDDEN,
+                    note=note,
+                    domain=module.domain_list(),
+                )
+            )
+            infos.append(ModulePlanInfo(module.name, module.model, None, 0, 0, False, 0, note))
+            continue
+        field_types = select_fields(module, info)
+        spec = store.ensure_table(module.model, field_types)
+        domain = module.domain_list()
+        count = client.search_count(module.model, domain, context=dict(NO_ACTIVE_TEST))
+        candidate = _high_point(client, module.model, domain)
+        from_state = None if state is None else ModuleState(state.high_water, state.syncs)
+        if full or is_first_sync(from_state):
+            batches = plan_full(
+                module.name,
+                module.model,
+                _iter_ids(client, module.model, domain, us.id_page_size),
+                us.batch_size,
+            )
+            kind = FULL
+        else:
+            assert state is not None
+            inc = plan_incremental(module.name, module.model, state.high_water, us.lookback, 0)
+            expected = client.search_count(
+                module.model, window_domain(domain, inc.window_lo), context=dict(NO_ACTIVE_TEST)
+            )
+            batches = [
+                plan_incremental(module.name, module.model, state.high_water, us.lookback, expected)
+            ]
+            kind = INCREMENTAL
+        data.append(batches)
+        reconcile = should_reconcile(us.reconcile_every, state.syncs if state else 0)
+        if reconcile:
+            reconciles.append(plan_reconcile(module.name, module.model, count))
+        plans.append(
+            ModulePlan(
+                module.name,
+                module.model,
+                spec.table,
+                fields=tuple(spec.fields),
+                candidate=candidate,
+                count=count,
+                domain=domain,
+            )
+        )
+        infos.append(
+            ModulePlanInfo(
+                module=module.name,
+                model=module.model,
+                kind=kind,
+                batches=len(batches),
+                expected=sum(b.expected for b in batches),
+                reconcile=reconcile,
+                fields=len(spec.fields),
+                window_lo=batches[0].window_lo,
+            )
+        )
+    return plans, order_batches(data, reconciles), infos
+
+
+def prepare(
+    settings: Settings,
+    *,
+    users: Sequence[str] | None = None,
+    full: bool = False,
+    restart: bool = False,
+    reporter: Reporter | None = None,
+    connect: ClientFactory = make_client,
+) -> list[PrepareResult]:
+    """Plan a sync for each user: id ranges the first time (or ``full``), else one window."""
+    reporter = reporter or NullReporter()
+    explicit = bool(users)
+    results: list[PrepareResult] = []
+    with open_store(settings) as store:
+        for user in _targets(store, users):
+            if user.status == IN_PROGRESS and not restart:
+                refusal = OdooSyncError(
+                    f"user '{user.name}' is already in progress",
+                    hint=f"Continue it with `odoosync step --user {user.name}`, or plan it "
+                    f"again with `odoosync prepare --user {user.name} --restart`.",
+                )
+                if explicit:
+                    raise refusal
+                results.append(PrepareResult(user.name, refused=str(refusal)))
+                continue
+            try:
+                results.append(_prepare_user(store, settings, user, full, reporter, connect))
+            except LeaseError as exc:
+                if explicit:
+                    raise
+                results.append(PrepareResult(user.name, refused=str(exc)))
+            except (OdooError, ConfigError) as exc:
+                store.set_status(user.name, FAILED, error=str(exc))
+                if explicit:
+                    raise
+                results.append(PrepareResult(user.name, error=exc))
+    return results
+
+
+def _prepare_user(
+    store: Store,
+    settings: Settings,
+    user: UserRecord,
+    full: bool,
+    reporter: Reporter,
+    connect: ClientFactory,
+) -> PrepareResult:
+    us = settings.for_user(user.name)
+    with _Held(store, user.name) as lease, connect(user, settings) as client:
+        client.connect()
+        store.set_server_info(
+            user.name, server_version=client.server_version, protocol_used=client.protocol
+        )
+        plans, batches, infos = _plan_user(store, client, user, us, full=full, reporter=reporter)
+        store.save_plan(user.name, lease.owner, lease.ttl, plans, batches)
+        return PrepareResult(
+            user.name,
+            modules=tuple(infos),
+            server_version=client.server_version,
+            protocol=client.protocol,
+        )
+
+
+# --------------------------------------------------------------------------- step
+
+
+@dataclass
+class _Budget:
+    max_pages: int | None
+    deadline: float | None
+    clock: Callable[[], float]
+    pages: int = 0
+
+    def left(self) -> bool:
+        if self.max_pages is not None and self.pages >= self.max_pages:
+            return False
+        return self.deadline is None or self.clock() < self.deadline
+
+
+def step(
+    settings: Settings,
+    *,
+    users: Sequence[str] | None = None,
+    max_seconds: float | None = None,
+    max_pages: int | None = None,
+    reporter: Reporter | None = None,
+    connect: ClientFactory = make_client,
+    clock: Callable[[], float] = time.monotonic,
+) -> StepReport:
+    """Work the users' current batches page by page until the budget ends or the syncs are done."""
+    reporter = reporter or NullReporter()
+    if max_pages is not None and max_pages < 1:
+        raise ConfigError("--max-pages must be 1 or more")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ConfigError("--max-seconds must be more than 0")
+    started = clock()
+    budget = _Budget(max_pages, None if max_seconds is None else started + max_seconds, clock)
+    report = StepReport()
+    explicit = bool(users)
+    with open_store(settings) as store:
+        targets = _targets(store, users) if explicit else store.list_users()
+        for user in targets:
+            if user.status != IN_PROGRESS:
+                if explicit:
+                    report.users.append(
+                        UserStep(user.name, status=user.status, note=_idle_note(user))
+                    )
+                continue
+            if not budget.left():
+                report.budget_exhausted = True
+                break
+            result = UserStep(user.name)
+            report.users.append(result)
+            try:
+                _step_user(store, settings, user, budget, reporter, connect, result)
+            except LeaseError as exc:
+                if explicit:
+                    raise
+                result.note = str(exc)
+            except OdooSyncError as exc:
+                result.error = exc
+                result.status = FAILED
+                if explicit and len(targets) == 1:
+                    raise
+        report.budget_exhausted = report.budget_exhausted or not budget.left()
+    report.pages = budget.pages
+    report.seconds = clock() - started
+    return report
+
+
+def _idle_note(user: UserRecord) -> str:
+    if user.status == DONE:
+        return f"done; queue a new sync with `odoosync prepare --user {user.name}`"
+    if user.status == FAILED:
+        return f"failed; re-queue its failed work with `odoosync retry --user {user.name}`"
+    return f"{user.status}; plan a sync with `odoosync prepare --user {user.name}`"
+
+
+def _step_user(
+    store: Store,
+    settings: Settings,
+    user: UserRecord,
+    budget: _Budget,
+    reporter: Reporter,
+    connect: ClientFactory,
+    result: UserStep,
+) -> None:
+    us = settings.for_user(user.name)
+    with _Held(store, user.name) as lease:
+        batches = store.batches(user.name)
+        reporter.user_started(
+            user.name, len(batches), sum(1 for b in batches if b.status == "done")
+        )
+        modules = {m.module: m for m in store.module_rows(user.name)}
+        specs: dict[str, TableSpec] = {}
+        client: OdooClient | None = None
+        removed = restored = 0
+        try:
+            while True:
+                batch = store.next_batch(user.name)
+                if batch is None:
+                    store.finish_sync(user.name, lease.owner, lease.ttl)
+                    result.status = DONE
+                    reporter.user_finished(user.name, DONE)
+                    return
+                if batch.status == BATCH_FAILED:
+                    store.set_status(user.name, FAILED, error=batch.last_error)
+                    result.status = FAILED
+                    result.note = f"batch {batch.seq} failed earlier: {batch.last_error}"
+                    return
+                if not budget.left():
+                    result.status = IN_PROGRESS
+                    return
+                row = modules.get(batch.module)
+                if row is None:
+                    raise ConfigError(
+                        f"user '{user.name}': batch {batch.seq} names module '{batch.module}', "
+                        "which has no saved plan",
+                        hint=f"Plan again with `odoosync prepare --user {user.name} --restart`.",
+                    )
+                spec = specs.get(batch.module)
+                if spec is None:
+                    spec = specs[batch.module] = store.table_spec(row.table_name, row.fields)
+                if client is None:
+                    try:
+                        client = connect(user, settings)
+                        client.connect()
+                    except (OdooError, ConfigError) as exc:
+                        # No batch is at fault: the user fails, its batches keep their cursors.
+                        store.set_status(user.name, FAILED, error=str(exc))
+                        raise
+                if batch.status == PENDING:
+                    store.start_batch(batch.id, lease.owner, user.name, lease.ttl)
+                    batch = _running(batch)
+                    reporter.batch_started(user.name, batch)
+                try:
+                    page = _one_page(client, store, lease, batch, spec, row.domain_list(), us)
+                except (OdooError, CursorError) as exc:
+                    error = exc if isinstance(exc, OdooError) else _cursor_error(user, batch, exc)
+                    store.fail_batch(batch.id, user.name, str(error))
+                    reporter.batch_failed(user.name, batch, str(error))
+                    raise error from exc
+                budget.pages += 1
+                result.pages += 1
+                result.records += page.records
+                removed += page.removed
+                if batch.kind == RECONCILE:
+                    restored += page.records
+                reporter.page_stored(user.name, page.batch, page.records)
+                if page.done:
+                    result.batches_finished += 1
+                    if batch.kind == RECONCILE:
+                        reporter.note(
+                            user.name,
+                            f"{batch.module}: reconcile checked {page.batch.synced} ids, "
+                            f"{removed} gone, {restored} restored",
+                        )
+                        removed = restored = 0
+                    reporter.batch_finished(user.name, page.batch)
+        finally:
+            if client is not None:
+                client.close()
+
+
+def _running(batch: Batch) -> Batch:
+    return replace(batch, status="running", attempts=batch.attempts + 1)
+
+
+def _cursor_error(user: UserRecord, batch: Batch, exc: CursorError) -> ServerError:
+    return ServerError(
+        f"the server answered a page out of id order ({exc})",
+        user=user.name,
+        url=user.url,
+        model=batch.model,
+        method="search_read",
+    )
+
+
+def _one_page(
+    client: OdooClient,
+    store: Store,
+    lease: Lease,
+    batch: Batch,
+    spec: TableSpec,
+    domain: list[Any],
+    us: UserSettings,
+) -> PageResult:
+    if batch.kind == RECONCILE:
+        return run_reconcile_page(
+            client,
+            store,
+            lease,
+            batch,
+            spec,
+            domain,
+            id_page_size=us.id_page_size,
+            page_size=us.page_size,
+            hard_delete=us.hard_delete,
+        )
+    return run_page(client, store, lease, batch, spec, domain, us.page_size)
+
+
+# --------------------------------------------------------------------------- status, clear, queue
+
+
+def _percent(status: str, done: int, total: int, synced: int, expected: int) -> float:
+    if status == DONE:
+        return 100.0
+    if total == 0:
+        return 0.0
+    fraction = min(synced, expected) / expected if expected > 0 else done / total
+    if done == total:
+        return 100.0
+    return min(round(100.0 * fraction, 1), 99.9)
+
+
+def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
+    """Connection, version, protocol, sync status and progress of each user (or one)."""
+    with open_store(settings) as store:
+        targets = [_get_user(store, user)] if user else store.list_users()
+        result: list[UserStatus] = []
+        for u in targets:
+            rows = {m.module: m for m in store.module_rows(u.name)}
+            progress = store.progress(u.name)
+            modules = tuple(
+                ModuleStatus(
+                    progress=p,
+                    percent=_percent(
+                        DONE if u.status == DONE and p.batches_failed == 0 else u.status,
+                        p.batches_done,
+                        p.batches_total,
+                        p.records_synced,
+                        p.records_expected,
+                    )
+                    if p.batches_total
+                    else (100.0 if u.status == DONE and p.state == "ok" else 0.0),
+                    high_water=rows[p.module].high_water if p.module in rows else None,
+                    last_synced_at=rows[p.module].last_synced_at if p.module in rows else None,
+                )
+                for p in progress
+            )
+            done = sum(p.batches_done for p in progress)
+            total = sum(p.batches_total for p in progress)
+            synced = sum(p.records_synced for p in progress)
+            expected = sum(p.records_expected for p in progress)
+            result.append(
+                UserStatus(
+                    info=UserInfo.of(u),
+                    connection_info_available=bool(
+                        u.url and u.database and u.login and u.resolve_secret() is not None
+                    ),
+                    prepared_at=u.prepared_at,
+                    last_error_at=u.last_error_at,
+                    batches_done=done,
+                    batches_total=total,
+                    batches_failed=sum(p.batches_failed for p in progress),
+                    records_synced=synced,
+                    records_expected=expected,
+                    percent=_percent(u.status, done, total, synced, expected),
+                    modules=modules,
+                )
+            )
+        return result
+
+
+def status_json(statuses: Sequence[UserStatus]) -> dict[str, Any]:
+    return {"users": [s.to_json() for s in statuses]}
+
+
+def clear(
+    settings: Settings, *, user: str | None = None, module: str | None = None
+) -> list[ClearResult]:
+    """Delete synced records and batches (of one module, or all) and reset users to ``idle``."""
+    results: list[ClearResult] = []
+    with open_store(settings) as store:
+        targets = [_get_user(store, user)] if user else _targets(store, None)
+        for u in targets:
+            table: str | None = None
+            if module is not None:
+                table = _module_table(store, settings, u.name, module)
+            with _Held(store, u.name):
+                counts = store.clear(u.name, module=module, table=table)
+            results.append(ClearResult(u.name, module, counts))
+    return results
+
+
+def _module_table(store: Store, settings: Settings, user: str, module: str) -> str:
+    row = store.module_row(user, module)
+    if row is not None:
+        return row.table_name
+    modules = settings.resolved_modules()
+    for m in modules:
+        if m.name == module:
+            return m.table
+    known = ", ".join(m.name for m in modules)
+    raise ConfigError(f"unknown module '{module}' (configured: {known})")
+
+
+def clear_targets(
+    settings: Settings, *, user: str | None = None, module: str | None = None
+) -> list[str]:
+    """The users a ``clear`` would touch; raises for an unknown user or module, changing nothing."""
+    with open_store(settings) as store:
+        targets = [_get_user(store, user)] if user else _targets(store, None)
+        if module is not None:
+            for u in targets:
+                _module_table(store, settings, u.name, module)
+        return [u.name for u in targets]
+
+
+def queue(settings: Settings, *, users: Sequence[str] | None = None) -> list[QueueResult]:
+    """Queue users for a new sync (``not_started``): the loop, or ``prepare``, plans it."""
+    results: list[QueueResult] = []
+    with open_store(settings) as store:
+        for u in _targets(store, users):
+            if u.status == IN_PROGRESS:
+                results.append(QueueResult(u.name, u.status, refused="already in progress"))
+                continue
+            store.queue(u.name)
+            results.append(QueueResult(u.name, NOT_STARTED))
+    return results
+
+
+def retry(settings: Settings, *, users: Sequence[str] | None = None) -> list[QueueResult]:
+    """Re-queue failed work: failed batches resume from their cursor; a failed prepare re-queues."""
+    results: list[QueueResult] = []
+    with open_store(settings) as store:
+        targets = _targets(store, users)
+        explicit = bool(users)
+        for u in targets:
+            if u.status != FAILED:
+                if explicit:
+                    results.append(
+                        QueueResult(u.name, u.status, refused=f"not failed ({u.status})")
+                    )
+                continue
+            with _Held(store, u.name):
+                if store.batches(u.name):
+                    n = store.requeue_failed(u.name)
+                    results.append(QueueResult(u.name, IN_PROGRESS, requeued_batches=n))
+                else:
+                    store.queue(u.name)
+                    results.append(QueueResult(u.name, NOT_STARTED))
+    return results

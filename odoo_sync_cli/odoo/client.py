@@ -1,0 +1,365 @@
+"""The Odoo client the engine uses: one per Odoo user, over whichever transport fits the server.
+
+``connect()`` reads the server version (``GET /web/version``, else ``common.version``), picks the
+protocol and checks the credentials. With protocol ``auto`` a server of version 19 or later is
+tried over JSON-2 with the secret as an API key; if the key is refused or JSON-2 is not served,
+the client falls back to JSON-RPC, where the secret may be a password. The operations below do not
+know which transport they run on, and every call is retried as :class:`RetryPolicy` allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from odoo_sync_cli.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    OdooConfigError,
+    ServerError,
+)
+from odoo_sync_cli.odoo.json2 import Json2Transport
+from odoo_sync_cli.odoo.jsonrpc import JsonRpcTransport
+from odoo_sync_cli.odoo.retry import READ_METHODS, RetryPolicy, call_with_retries
+from odoo_sync_cli.odoo.transport import (
+    ClientStats,
+    Connection,
+    HttpSession,
+    Protocol,
+    Transport,
+    WireProtocol,
+)
+
+__all__ = ["ClientStats", "Connection", "OdooClient", "Protocol", "RetryPolicy"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+JSON2_SINCE = 19
+
+
+def _major(version: dict[str, Any]) -> int | None:
+    """The major version number, from ``server_version_info`` or else ``server_version``."""
+    info = version.get("server_version_info")
+    if isinstance(info, list) and info:
+        head = info[0]
+        if isinstance(head, int) and not isinstance(head, bool):
+            return head
+        if isinstance(head, str) and (found := re.search(r"\d+", head)):
+            return int(found.group())
+    text = version.get("server_version")
+    if isinstance(text, str) and (found := re.search(r"\d+", text)):
+        return int(found.group())
+    return None
+
+
+class OdooClient:
+    """Talk to one Odoo server as one user: version, credentials, searches and reads."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen, so one shared default is safe)
+        verify: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.conn = conn
+        self.retry = retry
+        self.stats = ClientStats()
+        self._session = HttpSession(
+            conn,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            verify=verify,
+            transport=transport,
+            stats=self.stats,
+        )
+        self._version: dict[str, Any] | None = None
+        self._transport: Transport | None = None
+        self._uid: int | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"OdooClient(user={self.conn.user!r}, url={self._session.base_url!r}, "
+            f"protocol={self._transport.protocol if self._transport else None!r})"
+        )
+
+    # --- connection -------------------------------------------------------------------------------
+
+    def version(self) -> dict[str, Any]:
+        """The server version: ``server_version``, ``server_version_info``; needs no login."""
+        if self._version is None:
+            self._version = self._retrying(self._read_version)
+        return dict(self._version)
+
+    def connect(self) -> None:
+        """Detect the version, choose the protocol and check the credentials; once."""
+        if self._transport is not None:
+            return
+        self.version()
+        self._transport = self._retrying(self._choose_transport)
+        log.debug(
+            "user %s: %s over %s", self.conn.user, self.server_version, self._transport.protocol
+        )
+
+    def check_credentials(self) -> None:
+        """Ask the server whether the credentials are (still) good; AuthenticationError if not."""
+        if self._transport is None:
+            self.connect()
+            return
+        transport = self._transport
+        uid = self._retrying(transport.authenticate)
+        if uid is not None:
+            self._uid = uid
+
+    @property
+    def protocol(self) -> WireProtocol:
+        """The wire protocol in use (connects if needed)."""
+        return self._connected().protocol
+
+    @property
+    def server_version(self) -> str:
+        """The server's version string, e.g. ``"19.0"`` or ``"17.0+e"``."""
+        return str(self.version().get("server_version", ""))
+
+    @property
+    def server_version_info(self) -> list[Any]:
+        """The server's version tuple, e.g. ``[19, 0, 0, "final", 0, ""]``."""
+        info = self.version().get("server_version_info")
+        return list(info) if isinstance(info, list) else []
+
+    @property
+    def uid(self) -> int | None:
+        """The user id JSON-RPC authentication answered; None over JSON-2 or before connecting."""
+        return self._uid
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- operations -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        model: str,
+        domain: Sequence[Any],
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """Ids of the records matching ``domain``."""
+        kwargs = _paging({"domain": list(domain)}, offset, limit, order, context)
+        result = self.call(model, "search", kwargs=kwargs)
+        if not isinstance(result, list) or not all(_is_int(i) for i in result):
+            raise self._unexpected(model, "search", "a list of ids")
+        return result
+
+    def search_read(
+        self,
+        model: str,
+        domain: Sequence[Any],
+        fields: Sequence[str],
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``fields`` of the records matching ``domain``, in ``order``."""
+        kwargs = _paging(
+            {"domain": list(domain), "fields": list(fields)}, offset, limit, order, context
+        )
+        result = self.call(model, "search_read", kwargs=kwargs)
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            raise self._unexpected(model, "search_read", "a list of records")
+        return result
+
+    def search_count(
+        self,
+        model: str,
+        domain: Sequence[Any],
+        *,
+        limit: int | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> int:
+        """How many records match ``domain`` (counting stops at ``limit`` when given)."""
+        kwargs: dict[str, Any] = {"domain": list(domain)}
+        if limit is not None:
+            kwargs["limit"] = limit
+        if context is not None:
+            kwargs["context"] = context
+        result = self.call(model, "search_count", kwargs=kwargs)
+        if not _is_int(result):
+            raise self._unexpected(model, "search_count", "a number")
+        return int(result)
+
+    def read(
+        self,
+        model: str,
+        ids: Sequence[int],
+        fields: Sequence[str],
+        *,
+        context: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``fields`` of the records ``ids``; ids that no longer exist are left out."""
+        kwargs: dict[str, Any] = {"fields": list(fields)}
+        if context is not None:
+            kwargs["context"] = context
+        result = self.call(model, "read", ids=ids, kwargs=kwargs)
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            raise self._unexpected(model, "read", "a list of records")
+        return result
+
+    def fields_get(
+        self,
+        model: str,
+        *,
+        attributes: Sequence[str] | None = None,
+        allfields: Sequence[str] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """The model's fields and their ``attributes`` (all attributes when None)."""
+        kwargs: dict[str, Any] = {}
+        if allfields is not None:
+            kwargs["allfields"] = list(allfields)
+        if attributes is not None:
+            kwargs["attributes"] = list(attributes)
+        result = self.call(model, "fields_get", kwargs=kwargs)
+        if not isinstance(result, dict) or not all(isinstance(v, dict) for v in result.values()):
+            raise self._unexpected(model, "fields_get", "a mapping of fields")
+        return result
+
+    def call(
+        self,
+        model: str,
+        method: str,
+        *,
+        ids: Sequence[int] | None = None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """Call any public method; ``ids`` for a record method, keyword arguments by name."""
+        transport = self._connected()
+        return self._retrying(
+            lambda: transport.call(model, method, ids=ids, args=args, kwargs=kwargs),
+            read_only=method in READ_METHODS,
+        )
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _retrying(self, fn: Callable[[], T], *, read_only: bool = True) -> T:
+        return call_with_retries(fn, self.retry, self.stats, read_only=read_only)
+
+    def _connected(self) -> Transport:
+        if self._transport is None:
+            self.connect()
+        assert self._transport is not None
+        return self._transport
+
+    def _read_version(self) -> dict[str, Any]:
+        try:
+            return Json2Transport(self._session).version()
+        except (NotFoundError, InvalidRequestError, ServerError, OdooConfigError):
+            # Servers before 19 may not serve /web/version (or send it to a login page);
+            # common.version exists everywhere, and says so if the server redirects it too.
+            return JsonRpcTransport(self._session).version()
+
+    def _choose_transport(self) -> Transport:
+        conn = self.conn
+        major = _major(self._version or {})
+        if conn.protocol == "jsonrpc":
+            return self._jsonrpc()
+        if conn.protocol == "json2":
+            if major is not None and major < JSON2_SINCE:
+                raise OdooConfigError(
+                    f"the protocol is set to json2, but JSON-2 needs Odoo {JSON2_SINCE} or later "
+                    f"and this server runs {self.server_version}",
+                    user=conn.user,
+                    url=conn.url,
+                    hint=f"Set the protocol of user {conn.user} to auto or jsonrpc.",
+                )
+            json2 = Json2Transport(self._session)
+            json2.authenticate()
+            return json2
+        if major is not None and major < JSON2_SINCE:
+            return self._jsonrpc()
+        json2 = Json2Transport(self._session)
+        try:
+            json2.authenticate()
+        except (AuthenticationError, NotFoundError) as exc:
+            log.debug("user %s: JSON-2 not usable (%s); trying JSON-RPC", conn.user, exc.message)
+            try:
+                return self._jsonrpc()
+            except AuthenticationError as rpc_exc:
+                if isinstance(exc, AuthenticationError):
+                    raise AuthenticationError(
+                        "the secret was refused both as an API key (JSON-2) and as a password "
+                        "(JSON-RPC)",
+                        user=conn.user,
+                        url=conn.url,
+                        hint=(
+                            f"Create a new API key in Odoo for login '{conn.login}' and run "
+                            f"`odoosync user set-secret {conn.user}`."
+                        ),
+                    ) from rpc_exc
+                raise
+        return json2
+
+    def _jsonrpc(self) -> JsonRpcTransport:
+        jsonrpc = JsonRpcTransport(self._session)
+        self._uid = jsonrpc.authenticate()
+        return jsonrpc
+
+    def _unexpected(self, model: str, method: str, expected: str) -> ServerError:
+        return ServerError(
+            f"the answer was not {expected}",
+            user=self.conn.user,
+            url=self.conn.url,
+            model=model,
+            method=method,
+            hint="Is this an Odoo server? Run again with --debug and report it.",
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _paging(
+    kwargs: dict[str, Any],
+    offset: int,
+    limit: int | None,
+    order: str | None,
+    context: dict[str, Any] | None,
+) -> dict[str, Any]:
+    if offset:
+        kwargs["offset"] = offset
+    if limit is not None:
+        kwargs["limit"] = limit
+    if order:
+        kwargs["order"] = order
+    if context is not None:
+        kwargs["context"] = context
+    return kwargs

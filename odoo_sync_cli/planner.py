@@ -1,0 +1,124 @@
+"""Pure planning: from counts, id lists and the saved state of a module to the batches of a sync.
+
+A first sync (or ``--full``) reads id ranges of about ``batch_size`` records each; the last range
+is open-ended upward, so records created while the sync runs are read by it. A later sync reads
+one incremental window, ``write_date >= high_water - lookback``, paged by id like every batch.
+Reconcile batches, when the policy asks for one, come after every data batch of the sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from odoo_sync_cli.domain import CursorError, window_start
+
+FULL = "full"
+INCREMENTAL = "incremental"
+RECONCILE = "reconcile"
+KINDS = (FULL, INCREMENTAL, RECONCILE)
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """Ids in ``(lo_id, hi_id]``; ``hi_id`` None means no upper end."""
+
+    lo_id: int
+    hi_id: int | None
+    expected: int
+
+
+@dataclass(frozen=True)
+class ModuleState:
+    """What a previous sync left for one module: where the next window starts, how many syncs."""
+
+    high_water: str | None = None
+    syncs: int = 0
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """One unit of work: a module, a kind, id bounds, an optional window, an expected count."""
+
+    module: str
+    model: str
+    kind: str
+    lo_id: int = 0
+    hi_id: int | None = None
+    window_lo: str | None = None
+    expected: int = 0
+
+
+def plan_id_ranges(ids: Iterable[int], batch_size: int) -> list[IdRange]:
+    """Cut ascending ``ids`` into ranges of ``batch_size`` ids; the last range is open-ended.
+
+    ``ids`` is consumed once, so a generator over pages of a server listing keeps memory flat.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    ranges: list[IdRange] = []
+    lo = 0
+    previous = 0
+    count = 0
+    for record_id in ids:
+        if record_id <= previous:
+            raise CursorError(f"id listing is not strictly ascending: {record_id} after {previous}")
+        previous = record_id
+        count += 1
+        if count == batch_size:
+            ranges.append(IdRange(lo, record_id, count))
+            lo = record_id
+            count = 0
+    if count or not ranges:
+        ranges.append(IdRange(lo, None, count))
+    else:
+        last = ranges[-1]
+        ranges[-1] = IdRange(last.lo_id, None, last.expected)
+    return ranges
+
+
+def is_first_sync(state: ModuleState | None) -> bool:
+    return state is None or state.syncs == 0
+
+
+def plan_full(module: str, model: str, ids: Iterable[int], batch_size: int) -> list[PlannedBatch]:
+    return [
+        PlannedBatch(module, model, FULL, lo_id=r.lo_id, hi_id=r.hi_id, expected=r.expected)
+        for r in plan_id_ranges(ids, batch_size)
+    ]
+
+
+def plan_incremental(
+    module: str, model: str, high_water: str | None, lookback: float, expected: int
+) -> PlannedBatch:
+    """One window from ``high_water - lookback``; no high water (empty model) reads all."""
+    lo = window_start(high_water, lookback) if high_water else None
+    return PlannedBatch(module, model, INCREMENTAL, window_lo=lo, expected=expected)
+
+
+def plan_reconcile(module: str, model: str, expected: int) -> PlannedBatch:
+    return PlannedBatch(module, model, RECONCILE, expected=expected)
+
+
+def should_reconcile(every: int, completed_syncs: int) -> bool:
+    """Whether the coming sync (number ``completed_syncs + 1``) reconciles under the policy."""
+    if every <= 0:
+        return False
+    return (completed_syncs + 1) % every == 0
+
+
+def order_batches(
+    data: Sequence[Sequence[PlannedBatch]], reconciles: Sequence[PlannedBatch]
+) -> list[PlannedBatch]:
+    """Data batches module by module, then the reconciles: deletions are judged on fresh data."""
+    ordered = [batch for batches in data for batch in batches]
+    ordered.extend(reconciles)
+    return ordered
+
+
+def is_due(last_success: datetime | None, refresh: float, now: datetime) -> bool:
+    """Whether a ``done`` user's mirror is older than its refresh period."""
+    if last_success is None:
+        return True
+    return now - last_success >= timedelta(seconds=refresh)

@@ -1,0 +1,1305 @@
+"""All of odoosync's SQL: the state tables, the mirror tables, and the migrations that make them.
+
+The database is one SQLite file, created with mode 0600 (it may hold secrets), in WAL mode with a
+busy timeout so a reader never blocks the syncing process. odoosync's own tables start with
+``_odoosync_``; the mirror has one table per model (``res.partner`` -> ``res_partner``) with the
+primary key ``(user, id)``.
+
+Correctness rests on one habit: a page of records and the batch cursor that follows it are
+written in one transaction (:meth:`Store.store_page`), guarded by the user's lease and by the
+cursor the page was read from. A process killed at any instant leaves either both or neither,
+and a second process can never commit a page of a batch another one works on.
+
+Column mapping from ``fields_get`` types: many2one -> ``<field>`` INTEGER (the id) plus
+``<field>_name`` TEXT (the display name when read); one2many/many2many -> a JSON array in TEXT;
+json -> JSON text; integer/boolean -> INTEGER; float/monetary -> REAL; the rest (char, text,
+html, selection, date, datetime, reference) -> TEXT, with Odoo's ``False`` stored as NULL.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+
+import sqlite_utils
+from pydantic import SecretStr
+from sqlite_utils.db import quote_identifier
+
+from odoo_sync_cli.domain import CursorError, validate_cursor
+from odoo_sync_cli.errors import StoreError
+from odoo_sync_cli.planner import PlannedBatch
+
+BUSY_TIMEOUT_SECONDS = 10.0
+
+# Sync status of a user.
+IDLE = "idle"
+NOT_STARTED = "not_started"
+IN_PROGRESS = "in_progress"
+DONE = "done"
+FAILED = "failed"
+USER_STATUSES = (IDLE, NOT_STARTED, IN_PROGRESS, DONE, FAILED)
+
+# Status of a batch.
+PENDING = "pending"
+RUNNING = "running"
+BATCH_DONE = "done"
+BATCH_FAILED = "failed"
+
+# State of a module for a user.
+MODULE_OK = "ok"
+MODULE_MISSING = "missing"
+MODULE_FORBIDDEN = "forbidden"
+
+RESERVED_COLUMNS = ("user", "id", "_write_date", "_synced_at", "_deleted_at")
+X2MANY = frozenset({"one2many", "many2many"})
+INTEGER_TYPES = frozenset({"integer", "many2one_reference"})
+REAL_TYPES = frozenset({"float", "monetary"})
+TEXT_TYPES = frozenset(
+    {"char", "text", "html", "selection", "date", "datetime", "reference", "many2one"}
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def utc_now() -> str:
+    """The current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``, the form of every odoosync timestamp."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --------------------------------------------------------------------------- rows and specs
+
+
+@dataclass(frozen=True)
+class FieldColumn:
+    """Where one Odoo field lives in a mirror table."""
+
+    field: str
+    type: str
+    column: str
+    name_column: str | None = None
+
+    @property
+    def storage(self) -> str:
+        """The shape of the stored value; two types of one shape can share columns."""
+        if self.type == "many2one":
+            return "many2one"
+        if self.type in X2MANY or self.type == "json" or self.type not in _KNOWN_TYPES:
+            return "json"
+        if self.type in INTEGER_TYPES or self.type == "boolean":
+            return "integer"
+        if self.type in REAL_TYPES:
+            return "real"
+        return "text"
+
+
+_KNOWN_TYPES = INTEGER_TYPES | REAL_TYPES | TEXT_TYPES | X2MANY | {"boolean", "json"}
+_SQL_TYPE = {"many2one": "INTEGER", "json": "TEXT", "integer": "INTEGER", "real": "REAL"}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The fields one module reads and the columns that hold them."""
+
+    table: str
+    model: str
+    columns: tuple[FieldColumn, ...]
+
+    @property
+    def fields(self) -> list[str]:
+        return [c.field for c in self.columns]
+
+
+def record_to_row(spec: TableSpec, record: Mapping[str, Any]) -> dict[str, Any]:
+    """An API record (``search_read`` shape) as column values of ``spec.table``."""
+    row: dict[str, Any] = {}
+    for col in spec.columns:
+        value = record.get(col.field, False)
+        storage = col.storage
+        if storage == "many2one":
+            if isinstance(value, list | tuple) and value:
+                row[col.column] = value[0]
+                row[col.name_column or ""] = value[1] if len(value) > 1 else None
+            elif isinstance(value, int) and not isinstance(value, bool):
+                row[col.column] = value
+                row[col.name_column or ""] = None
+            else:
+                row[col.column] = None
+                row[col.name_column or ""] = None
+        elif storage == "json":
+            row[col.column] = None if value is False or value is None else json.dumps(value)
+        elif col.type == "boolean":
+            row[col.column] = None if value is None else int(bool(value))
+        elif value is False or value is None:
+            row[col.column] = None
+        else:
+            row[col.column] = value
+    row["_write_date"] = record.get("write_date") or None
+    return row
+
+
+def row_to_record(spec: TableSpec, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A mirror row back in the shape ``search_read`` returns."""
+    record: dict[str, Any] = {}
+    for col in spec.columns:
+        value = row[col.column]
+        storage = col.storage
+        if storage == "many2one":
+            record[col.field] = False if value is None else [value, row[col.name_column or ""]]
+        elif storage == "json":
+            record[col.field] = False if value is None else json.loads(value)
+        elif col.type == "boolean":
+            record[col.field] = bool(value)
+        else:
+            record[col.field] = False if value is None else value
+    return record
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One Odoo account as stored. ``secret`` prints as ``**********``."""
+
+    name: str
+    url: str
+    database: str
+    login: str
+    protocol: str
+    secret: SecretStr | None
+    secret_env: str | None
+    status: str
+    server_version: str | None
+    protocol_used: str | None
+    created_at: str
+    prepared_at: str | None
+    last_success: str | None
+    last_error: str | None
+    last_error_at: str | None
+    lease_owner: str | None
+    lease_until: float | None
+
+    def resolve_secret(self) -> SecretStr | None:
+        """The secret to log in with: stored, or read now from the named environment variable."""
+        if self.secret_env:
+            value = os.environ.get(self.secret_env)
+            return SecretStr(value) if value else None
+        return self.secret
+
+    @property
+    def secret_source(self) -> str:
+        if self.secret_env:
+            return f"env:{self.secret_env}"
+        return "database" if self.secret is not None else "none"
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """A module's state for one user."""
+
+    user: str
+    module: str
+    model: str
+    table_name: str
+    fields: tuple[str, ...]
+    domain: str
+    state: str
+    note: str | None
+    high_water: str | None
+    candidate: str | None
+    syncs: int
+    last_count: int | None
+    in_plan: bool
+    last_synced_at: str | None
+
+    def domain_list(self) -> list[Any]:
+        """The module filter the plan was made with."""
+        value = json.loads(self.domain)
+        return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    """What prepare decided for one module, saved with its batches."""
+
+    module: str
+    model: str
+    table_name: str
+    fields: tuple[str, ...] = ()
+    domain: Sequence[Any] = ()
+    state: str = MODULE_OK
+    note: str | None = None
+    candidate: str | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A stored batch: the planned bounds plus how far it got."""
+
+    id: int
+    user: str
+    module: str
+    model: str
+    seq: int
+    kind: str
+    lo_id: int
+    hi_id: int | None
+    window_lo: str | None
+    cursor: int
+    expected: int
+    synced: int
+    pages: int
+    status: str
+    attempts: int
+    last_error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class ModuleProgress:
+    """Batch totals of one module of a user's current (or last) sync."""
+
+    module: str
+    model: str
+    batches_total: int = 0
+    batches_done: int = 0
+    batches_failed: int = 0
+    records_synced: int = 0
+    records_expected: int = 0
+    mirrored: int = 0
+    state: str = MODULE_OK
+    note: str | None = None
+
+
+@dataclass
+class ClearCounts:
+    """What a clear removed."""
+
+    records: int = 0
+    batches: int = 0
+    tables: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _describe(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc)
+    low = text.lower()
+    if "not a database" in low or "file is encrypted" in low or "malformed" in low:
+        return StoreError(
+            f"{path} is not an odoosync database ({text})",
+            hint="Point --db or ODOOSYNC_DB at an odoosync database, or at a new file.",
+        )
+    if "locked" in low or "busy" in low:
+        return StoreError(
+            f"{path} is locked by another process ({text})",
+            hint="Another odoosync command is writing to it; try again in a moment.",
+        )
+    if "readonly" in low or "read-only" in low:
+        return StoreError(
+            f"{path} is read-only ({text})",
+            hint="odoosync must write the file and its directory; check their permissions.",
+        )
+    if "full" in low:
+        return StoreError(
+            f"{path}: the disk is full ({text})",
+            hint="Free some disk space, or move the database with --db.",
+        )
+    if "unable to open" in low:
+        return StoreError(
+            f"cannot open {path} ({text})",
+            hint="Check that its directory exists and that you may write to it.",
+        )
+    if "i/o" in low:
+        return StoreError(f"{path}: disk I/O error ({text})", hint="Check the disk and the file.")
+    return StoreError(f"database error on {path}: {text}")
+
+
+def _translated(
+    method: Callable[Concatenate[Store, P], R],
+) -> Callable[Concatenate[Store, P], R]:
+    """Turn sqlite3 errors raised by ``method`` into a StoreError with a hint."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _describe(exc, self.path) from exc
+
+    return cast("Callable[Concatenate[Store, P], R]", wrapper)
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE _odoosync_users (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            database TEXT NOT NULL,
+            login TEXT NOT NULL,
+            protocol TEXT NOT NULL DEFAULT 'auto',
+            secret TEXT,
+            secret_env TEXT,
+            status TEXT NOT NULL DEFAULT 'not_started',
+            server_version TEXT,
+            protocol_used TEXT,
+            created_at TEXT NOT NULL,
+            prepared_at TEXT,
+            last_success TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            lease_owner TEXT,
+            lease_until REAL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE _odoosync_modules (
+            user TEXT NOT NULL REFERENCES _odoosync_users(name) ON DELETE CASCADE,
+            module TEXT NOT NULL,
+            model TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            fields TEXT NOT NULL DEFAULT '[]',
+            domain TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT 'ok',
+            note TEXT,
+            high_water TEXT,
+            candidate TEXT,
+            syncs INTEGER NOT NULL DEFAULT 0,
+            last_count INTEGER,
+            in_plan INTEGER NOT NULL DEFAULT 0,
+            last_synced_at TEXT,
+            PRIMARY KEY (user, module)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE _odoosync_batches (
+            id INTEGER PRIMARY KEY,
+            user TEXT NOT NULL REFERENCES _odoosync_users(name) ON DELETE CASCADE,
+            module TEXT NOT NULL,
+            model TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('full', 'incremental', 'reconcile')),
+            lo_id INTEGER NOT NULL DEFAULT 0,
+            hi_id INTEGER,
+            window_lo TEXT,
+            cursor INTEGER NOT NULL DEFAULT 0,
+            expected INTEGER NOT NULL DEFAULT 0,
+            synced INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'running', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            updated_at TEXT,
+            UNIQUE (user, seq)
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE _odoosync_fields (
+            table_name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            field TEXT NOT NULL,
+            type TEXT NOT NULL,
+            column_name TEXT NOT NULL,
+            name_column TEXT,
+            PRIMARY KEY (table_name, field)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
+    ("m001_initial", m001_initial),
+)
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def lease_owner_id() -> str:
+    """A name for this process, unique enough to tell two processes apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another machine: only the lease's expiry can tell
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LeaseError(StoreError):
+    """Another live process holds the user's lease."""
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """The odoosync database: open with :meth:`open`, use as a context manager."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+
+    # ---- opening
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> Store:
+        """Open the database at ``path``; only ``create=True`` may make a new file."""
+        path = path.expanduser()
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory", hint="Give --db the path of a file.")
+        if not path.exists():
+            if not create:
+                raise StoreError(
+                    f"database file {path} does not exist",
+                    hint="Add a user first (`odoosync user add ...`), or point --db or "
+                    "ODOOSYNC_DB at an existing odoosync database.",
+                )
+            _create_private_file(path)
+        try:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _describe(exc, path) from exc
+        store = cls(path, conn)
+        try:
+            store._configure()
+            store._migrate(create=create)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @_translated
+    def _configure(self) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")
+        # In WAL mode NORMAL loses nothing a killed process committed; only a power cut can.
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+
+    @_translated
+    def _migrate(self, *, create: bool) -> None:
+        exists = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_odoosync_migrations'"
+        ).fetchone()
+        if not exists and not create:
+            raise StoreError(
+                f"{self.path} is not an odoosync database",
+                hint="Point --db or ODOOSYNC_DB at the file `odoosync user add` created.",
+            )
+        known = {name for name, _ in MIGRATIONS}
+        with self._write():
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS _odoosync_migrations "
+                "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in self.conn.execute("SELECT name FROM _odoosync_migrations")}
+            unknown = done - known
+            if unknown:
+                raise StoreError(
+                    f"{self.path} was written by a newer odoosync (migrations {sorted(unknown)})",
+                    hint="Upgrade odoosync.",
+                )
+            for name, migration in MIGRATIONS:
+                if name in done:
+                    continue
+                migration(self.conn)
+                self.conn.execute(
+                    "INSERT INTO _odoosync_migrations (name, applied_at) VALUES (?, ?)",
+                    (name, utc_now()),
+                )
+
+    def applied_migrations(self) -> list[str]:
+        return [
+            r[0] for r in self.conn.execute("SELECT name FROM _odoosync_migrations ORDER BY name")
+        ]
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, taken at once so a reader upgrading to writer cannot deadlock."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # ---- users
+
+    @_translated
+    def add_user(
+        self,
+        *,
+        name: str,
+        url: str,
+        database: str,
+        login: str,
+        protocol: str,
+        secret: SecretStr | None,
+        secret_env: str | None,
+        server_version: str | None = None,
+        protocol_used: str | None = None,
+    ) -> None:
+        with self._write():
+            if self._user_exists(name):
+                raise StoreError(
+                    f"user '{name}' already exists",
+                    hint=f"Pick another name, or replace its secret with "
+                    f"`odoosync user set-secret {name}`.",
+                )
+            self.conn.execute(
+                """INSERT INTO _odoosync_users (name, url, database, login, protocol, secret,
+                   secret_env, status, server_version, protocol_used, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    name,
+                    url,
+                    database,
+                    login,
+                    protocol,
+                    secret.get_secret_value() if secret is not None else None,
+                    secret_env,
+                    NOT_STARTED,
+                    server_version,
+                    protocol_used,
+                    utc_now(),
+                ),
+            )
+
+    def _user_exists(self, name: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM _odoosync_users WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
+    @_translated
+    def get_user(self, name: str) -> UserRecord | None:
+        cur = self.conn.execute("SELECT * FROM _odoosync_users WHERE name = ?", (name,))
+        row = cur.fetchone()
+        return None if row is None else _user(cur, row)
+
+    @_translated
+    def list_users(self) -> list[UserRecord]:
+        cur = self.conn.execute("SELECT * FROM _odoosync_users ORDER BY name")
+        return [_user(cur, row) for row in cur.fetchall()]
+
+    @_translated
+    def set_secret(self, name: str, *, secret: SecretStr | None, secret_env: str | None) -> None:
+        with self._write():
+            self.conn.execute(
+                "UPDATE _odoosync_users SET secret = ?, secret_env = ? WHERE name = ?",
+                (secret.get_secret_value() if secret is not None else None, secret_env, name),
+            )
+
+    @_translated
+    def set_server_info(self, name: str, *, server_version: str, protocol_used: str) -> None:
+        with self._write():
+            self.conn.execute(
+                "UPDATE _odoosync_users SET server_version = ?, protocol_used = ? WHERE name = ?",
+                (server_version, protocol_used, name),
+            )
+
+    @_translated
+    def set_status(self, name: str, status: str, *, error: str | None = None) -> None:
+        """Set a user's sync status; a failure records its message and time."""
+        if status not in USER_STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._write():
+            if status == FAILED:
+                self.conn.execute(
+                    "UPDATE _odoosync_users SET status = ?, last_error = ?, last_error_at = ? "
+                    "WHERE name = ?",
+                    (status, error, utc_now(), name),
+                )
+            else:
+                self.conn.execute(
+                    "UPDATE _odoosync_users SET status = ? WHERE name = ?", (status, name)
+                )
+
+    @_translated
+    def record_error(self, name: str, error: str) -> None:
+        """Note an error without changing the status (a module skipped, a retry that passed)."""
+        with self._write():
+            self.conn.execute(
+                "UPDATE _odoosync_users SET last_error = ?, last_error_at = ? WHERE name = ?",
+                (error, utc_now(), name),
+            )
+
+    @_translated
+    def remove_user(self, name: str) -> ClearCounts:
+        """Delete a user, its state and its mirrored records."""
+        with self._write():
+            counts = self._clear_rows(name, self._mirror_tables())
+            counts.batches = self.conn.execute(
+                "DELETE FROM _odoosync_batches WHERE user = ?", (name,)
+            ).rowcount
+            self.conn.execute("DELETE FROM _odoosync_modules WHERE user = ?", (name,))
+            self.conn.execute("DELETE FROM _odoosync_users WHERE name = ?", (name,))
+        return counts
+
+    # ---- leases
+
+    @_translated
+    def acquire_lease(self, name: str, owner: str, ttl: float) -> None:
+        """Take the user's lease, unless a live process holds an unexpired one."""
+        now = time.time()
+        with self._write():
+            row = self.conn.execute(
+                "SELECT lease_owner, lease_until FROM _odoosync_users WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"user '{name}' does not exist")
+            holder, until = row
+            if (
+                holder
+                and holder != owner
+                and until is not None
+                and until > now
+                and _owner_alive(holder)
+            ):
+                pid = holder.split(":")[1] if holder.count(":") >= 2 else "?"
+                raise LeaseError(
+                    f"user '{name}' is being worked on by another odoosync process "
+                    f"(pid {pid} on {holder.split(':')[0]})",
+                    hint="Wait for it to finish, or stop it; its lease ends by itself if it dies.",
+                )
+            self.conn.execute(
+                "UPDATE _odoosync_users SET lease_owner = ?, lease_until = ? WHERE name = ?",
+                (owner, now + ttl, name),
+            )
+
+    @_translated
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._write():
+            self.conn.execute(
+                "UPDATE _odoosync_users SET lease_owner = NULL, lease_until = NULL "
+                "WHERE name = ? AND lease_owner = ?",
+                (name, owner),
+            )
+
+    def _renew_lease(self, name: str, owner: str, ttl: float) -> None:
+        cur = self.conn.execute(
+            "UPDATE _odoosync_users SET lease_until = ? WHERE name = ? AND lease_owner = ?",
+            (time.time() + ttl, name, owner),
+        )
+        if cur.rowcount != 1:
+            raise LeaseError(
+                f"user '{name}' was taken over by another process; this page was not stored",
+                hint="Only one process may sync a user at a time.",
+            )
+
+    # ---- modules and plans
+
+    @_translated
+    def module_rows(self, user: str) -> list[ModuleRow]:
+        cur = self.conn.execute(
+            "SELECT * FROM _odoosync_modules WHERE user = ? ORDER BY rowid", (user,)
+        )
+        return [_module_row(cur, row) for row in cur.fetchall()]
+
+    @_translated
+    def module_row(self, user: str, module: str) -> ModuleRow | None:
+        cur = self.conn.execute(
+            "SELECT * FROM _odoosync_modules WHERE user = ? AND module = ?", (user, module)
+        )
+        row = cur.fetchone()
+        return None if row is None else _module_row(cur, row)
+
+    @_translated
+    def save_plan(
+        self,
+        user: str,
+        owner: str,
+        ttl: float,
+        modules: Sequence[ModulePlan],
+        batches: Sequence[PlannedBatch],
+    ) -> None:
+        """Replace the user's batches with a new plan and mark it ``in_progress``, atomically."""
+        now = utc_now()
+        with self._write():
+            self._renew_lease(user, owner, ttl)
+            self.conn.execute("DELETE FROM _odoosync_batches WHERE user = ?", (user,))
+            self.conn.execute("UPDATE _odoosync_modules SET in_plan = 0 WHERE user = ?", (user,))
+            for plan in modules:
+                self.conn.execute(
+                    """INSERT INTO _odoosync_modules (user, module, model, table_name, fields,
+                           domain, state, note, candidate, last_count, in_plan)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                       ON CONFLICT (user, module) DO UPDATE SET
+                           model = excluded.model, table_name = excluded.table_name,
+                           fields = excluded.fields, domain = excluded.domain,
+                           state = excluded.state, note = excluded.note,
+                           candidate = excluded.candidate, last_count = excluded.last_count,
+                           in_plan = 1""",
+                    (
+                        user,
+                        plan.module,
+                        plan.model,
+                        plan.table_name,
+                        json.dumps(list(plan.fields)),
+                        json.dumps(list(plan.domain)),
+                        plan.state,
+                        plan.note,
+                        plan.candidate,
+                        plan.count,
+                    ),
+                )
+            self.conn.executemany(
+                """INSERT INTO _odoosync_batches (user, module, model, seq, kind, lo_id, hi_id,
+                       window_lo, cursor, expected, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        user,
+                        b.module,
+                        b.model,
+                        seq,
+                        b.kind,
+                        b.lo_id,
+                        b.hi_id,
+                        b.window_lo,
+                        b.lo_id,
+                        b.expected,
+                        now,
+                    )
+                    for seq, b in enumerate(batches, start=1)
+                ],
+            )
+            self.conn.execute(
+                "UPDATE _odoosync_users SET status = ?, prepared_at = ?, last_error = NULL, "
+                "last_error_at = NULL WHERE name = ?",
+                (IN_PROGRESS, now, user),
+            )
+
+    @_translated
+    def finish_sync(self, user: str, owner: str, ttl: float) -> None:
+        """All batches done: move each planned module's high-water mark; the user is ``done``."""
+        now = utc_now()
+        with self._write():
+            self._renew_lease(user, owner, ttl)
+            open_batches = self.conn.execute(
+                "SELECT count(*) FROM _odoosync_batches WHERE user = ? AND status != 'done'",
+                (user,),
+            ).fetchone()[0]
+            if open_batches:
+                raise StoreError(f"user '{user}' still has {open_batches} unfinished batch(es)")
+            self.conn.execute(
+                """UPDATE _odoosync_modules SET
+                       high_water = coalesce(candidate, high_water), candidate = NULL,
+                       syncs = syncs + 1, last_synced_at = ?, in_plan = 0
+                   WHERE user = ? AND in_plan = 1 AND state = 'ok'""",
+                (now, user),
+            )
+            self.conn.execute(
+                "UPDATE _odoosync_users SET status = ?, last_success = ?, last_error = NULL, "
+                "last_error_at = NULL WHERE name = ?",
+                (DONE, now, user),
+            )
+
+    # ---- batches
+
+    @_translated
+    def batches(self, user: str) -> list[Batch]:
+        cur = self.conn.execute(
+            "SELECT * FROM _odoosync_batches WHERE user = ? ORDER BY seq", (user,)
+        )
+        return [_batch(cur, row) for row in cur.fetchall()]
+
+    @_translated
+    def next_batch(self, user: str) -> Batch | None:
+        """The first batch by plan order that is not done (a failed one blocks what follows)."""
+        cur = self.conn.execute(
+            "SELECT * FROM _odoosync_batches WHERE user = ? AND status != 'done' "
+            "ORDER BY seq LIMIT 1",
+            (user,),
+        )
+        row = cur.fetchone()
+        return None if row is None else _batch(cur, row)
+
+    @_translated
+    def start_batch(self, batch_id: int, owner: str, user: str, ttl: float) -> None:
+        with self._write():
+            self._renew_lease(user, owner, ttl)
+            self.conn.execute(
+                """UPDATE _odoosync_batches SET status = 'running', attempts = attempts + 1,
+                       started_at = coalesce(started_at, ?), updated_at = ?
+                   WHERE id = ? AND status IN ('pending', 'running')""",
+                (utc_now(), utc_now(), batch_id),
+            )
+
+    @_translated
+    def fail_batch(self, batch_id: int, user: str, error: str) -> None:
+        """The batch failed (its cursor stays) and so did the user's sync."""
+        now = utc_now()
+        with self._write():
+            self.conn.execute(
+                "UPDATE _odoosync_batches SET status = 'failed', last_error = ?, updated_at = ? "
+                "WHERE id = ?",
+                (error, now, batch_id),
+            )
+            self.conn.execute(
+                "UPDATE _odoosync_users SET status = ?, last_error = ?, last_error_at = ? "
+                "WHERE name = ?",
+                (FAILED, error, now, user),
+            )
+
+    @_translated
+    def requeue_failed(self, user: str) -> int:
+        """Failed batches go back to pending with their cursor; the user is ``in_progress``."""
+        with self._write():
+            count = self.conn.execute(
+                "UPDATE _odoosync_batches SET status = 'pending', updated_at = ? "
+                "WHERE user = ? AND status IN ('failed', 'running')",
+                (utc_now(), user),
+            ).rowcount
+            self.conn.execute(
+                "UPDATE _odoosync_users SET status = ? WHERE name = ?", (IN_PROGRESS, user)
+            )
+        return count
+
+    @_translated
+    def store_page(
+        self,
+        *,
+        user: str,
+        owner: str,
+        ttl: float,
+        batch: Batch,
+        spec: TableSpec,
+        records: Sequence[Mapping[str, Any]],
+        cursor: int,
+        done: bool,
+    ) -> None:
+        """Upsert a page and move the batch cursor, in one transaction.
+
+        The update of the batch only applies if its cursor is still the one the page was read
+        from, so a page can never be stored twice or over a newer one.
+        """
+        now = utc_now()
+        with self._write():
+            self._renew_lease(user, owner, ttl)
+            self._upsert(user, spec, records, now)
+            self._advance(batch, cursor, len(records), done, now)
+
+    def _advance(self, batch: Batch, cursor: int, count: int, done: bool, now: str) -> None:
+        cur = self.conn.execute(
+            """UPDATE _odoosync_batches SET cursor = ?, synced = synced + ?, pages = pages + 1,
+                   status = ?, finished_at = ?, updated_at = ?, last_error = NULL
+               WHERE id = ? AND cursor = ? AND status = 'running'""",
+            (
+                cursor,
+                count,
+                BATCH_DONE if done else RUNNING,
+                now if done else None,
+                now,
+                batch.id,
+                batch.cursor,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise StoreError(
+                f"batch {batch.id} of user '{batch.user}' moved on while its page was read; "
+                "the page was not stored",
+                hint="Another process may be syncing this user; run `odoosync status`.",
+            )
+
+    def _upsert(
+        self, user: str, spec: TableSpec, records: Sequence[Mapping[str, Any]], now: str
+    ) -> None:
+        if not records:
+            return
+        rows = [record_to_row(spec, r) for r in records]
+        columns: list[str] = []
+        for col in spec.columns:
+            columns.append(col.column)
+            if col.name_column:
+                columns.append(col.name_column)
+        columns.append("_write_date")
+        names = ["user", *[c for c in columns if c != "id"], "id", "_synced_at", "_deleted_at"]
+        placeholders = ", ".join("?" for _ in names)
+        updates = ", ".join(
+            f"{quote_identifier(c)} = excluded.{quote_identifier(c)}"
+            for c in names
+            if c not in ("user", "id")
+        )
+        sql = (
+            f"INSERT INTO {quote_identifier(spec.table)} "
+            f"({', '.join(quote_identifier(n) for n in names)}) VALUES ({placeholders}) "
+            f"ON CONFLICT (user, id) DO UPDATE SET {updates}"
+        )
+        self.conn.executemany(
+            sql,
+            [(user, *[row[c] for c in columns if c != "id"], row["id"], now, None) for row in rows],
+        )
+
+    @_translated
+    def missing_ids(self, user: str, table: str, ids: Sequence[int]) -> list[int]:
+        """Those of ``ids`` the mirror lacks or holds as deleted."""
+        if not ids:
+            return []
+        sql = (
+            "SELECT j.value FROM json_each(?) AS j "
+            f"LEFT JOIN {quote_identifier(table)} AS t ON t.user = ? AND t.id = j.value "
+            "WHERE t.id IS NULL OR t._deleted_at IS NOT NULL ORDER BY j.value"
+        )
+        return [r[0] for r in self.conn.execute(sql, (json.dumps(list(ids)), user))]
+
+    @_translated
+    def reconcile_page(
+        self,
+        *,
+        user: str,
+        owner: str,
+        ttl: float,
+        batch: Batch,
+        spec: TableSpec,
+        server_ids: Sequence[int],
+        hi_id: int | None,
+        records: Sequence[Mapping[str, Any]],
+        cursor: int,
+        done: bool,
+        hard_delete: bool,
+    ) -> int:
+        """Mark gone the mirror ids in ``(batch.cursor, hi_id]`` the server did not list, store
+        the records that were missing, and move the cursor; one transaction. Returns how many
+        were marked (or deleted)."""
+        now = utc_now()
+        table = quote_identifier(spec.table)
+        bounds = "user = ? AND id > ?" + (" AND id <= ?" if hi_id is not None else "")
+        params: list[Any] = [user, batch.cursor] + ([hi_id] if hi_id is not None else [])
+        listed = "id NOT IN (SELECT value FROM json_each(?))"
+        with self._write():
+            self._renew_lease(user, owner, ttl)
+            if hard_delete:
+                gone = self.conn.execute(
+                    f"DELETE FROM {table} WHERE {bounds} AND {listed}",
+                    (*params, json.dumps(list(server_ids))),
+                ).rowcount
+            else:
+                gone = self.conn.execute(
+                    f"UPDATE {table} SET _deleted_at = ? WHERE {bounds} "
+                    f"AND _deleted_at IS NULL AND {listed}",
+                    (now, *params, json.dumps(list(server_ids))),
+                ).rowcount
+            self._upsert(user, spec, records, now)
+            self._advance(batch, cursor, len(server_ids), done, now)
+        return gone
+
+    # ---- mirror tables
+
+    def _mirror_tables(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT table_name FROM _odoosync_fields")]
+
+    @_translated
+    def table_spec(self, table: str, fields: Sequence[str]) -> TableSpec:
+        """The columns of ``fields`` in an existing mirror table, in that order."""
+        known = self._known_columns(table)
+        missing = [f for f in fields if f not in known]
+        if missing:
+            raise StoreError(
+                f"mirror table {table} has no column for {', '.join(missing)}",
+                hint="Run `odoosync prepare --restart` so the table is brought up to date.",
+            )
+        model = self.conn.execute(
+            "SELECT model FROM _odoosync_fields WHERE table_name = ? LIMIT 1", (table,)
+        ).fetchone()
+        return TableSpec(table=table, model=model[0], columns=tuple(known[f] for f in fields))
+
+    def _known_columns(self, table: str) -> dict[str, FieldColumn]:
+        cur = self.conn.execute(
+            "SELECT field, type, column_name, name_column FROM _odoosync_fields "
+            "WHERE table_name = ? ORDER BY rowid",
+            (table,),
+        )
+        return {r[0]: FieldColumn(r[0], r[1], r[2], r[3]) for r in cur.fetchall()}
+
+    @_translated
+    def ensure_table(self, model: str, field_types: Mapping[str, str]) -> TableSpec:
+        """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type)."""
+        table = model.replace(".", "_")
+        with self._write():
+            known = self._known_columns(table)
+            taken = set(RESERVED_COLUMNS)
+            for col in known.values():
+                taken.add(col.column)
+                if col.name_column:
+                    taken.add(col.name_column)
+            new: list[FieldColumn] = []
+            for name, ftype in field_types.items():
+                old = known.get(name)
+                if old is not None:
+                    if old.type != ftype:
+                        changed = FieldColumn(name, ftype, old.column, old.name_column)
+                        if changed.storage != old.storage:
+                            raise StoreError(
+                                f"{model}.{name} changed type on the server "
+                                f"({old.type} -> {ftype})",
+                                hint=f"Clear the module of {model} (`odoosync clear --module "
+                                "...`) so its table is rebuilt.",
+                            )
+                        self.conn.execute(
+                            "UPDATE _odoosync_fields SET type = ? WHERE table_name = ? "
+                            "AND field = ?",
+                            (ftype, table, name),
+                        )
+                        known[name] = changed
+                    continue
+                column = "id" if name == "id" else _allocate(name, taken)
+                name_column = None
+                if ftype == "many2one":
+                    name_column = _allocate(f"{name}_name", taken)
+                col = FieldColumn(name, ftype, column, name_column)
+                known[name] = col
+                new.append(col)
+            if "id" not in known:
+                known["id"] = FieldColumn("id", "integer", "id")
+                new.insert(0, known["id"])
+            self._create_or_alter(table, new)
+            self.conn.executemany(
+                "INSERT INTO _odoosync_fields (table_name, model, field, type, column_name, "
+                "name_column) VALUES (?, ?, ?, ?, ?, ?)",
+                [(table, model, c.field, c.type, c.column, c.name_column) for c in new],
+            )
+        order = ["id", *[f for f in field_types if f != "id"]]
+        return TableSpec(table=table, model=model, columns=tuple(known[f] for f in order))
+
+    def _create_or_alter(self, table: str, new: Sequence[FieldColumn]) -> None:
+        columns: dict[str, str] = {}
+        for col in new:
+            if col.column == "id":
+                continue
+            columns[col.column] = _SQL_TYPE.get(col.storage, "TEXT")
+            if col.name_column:
+                columns[col.name_column] = "TEXT"
+        t = self.db.table(table)
+        if not t.exists():
+            spec: dict[str, Any] = {"user": "TEXT", "id": "INTEGER", **columns}
+            spec.update({"_write_date": "TEXT", "_synced_at": "TEXT", "_deleted_at": "TEXT"})
+            t.create(spec, pk=("user", "id"), not_null={"user", "id"})
+            return
+        existing = set(t.columns_dict)
+        for name, sql_type in columns.items():
+            if name not in existing:
+                t.add_column(name, sql_type)
+
+    @_translated
+    def read_records(
+        self, user: str, table: str, *, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every mirrored record of ``user`` in ``table``, shaped as ``search_read`` returns it."""
+        spec = self.table_spec(table, list(self._known_columns(table)))
+        where = "user = ?" + ("" if include_deleted else " AND _deleted_at IS NULL")
+        cur = self.conn.execute(
+            f"SELECT * FROM {quote_identifier(table)} WHERE {where} ORDER BY id", (user,)
+        )
+        names = [d[0] for d in cur.description]
+        return [row_to_record(spec, dict(zip(names, row, strict=True))) for row in cur]
+
+    @_translated
+    def table_rows(self, user: str, table: str) -> list[dict[str, Any]]:
+        """Raw rows of a mirror table for one user, deleted ones included, by id."""
+        if not self.db.table(table).exists():
+            return []
+        cur = self.conn.execute(
+            f"SELECT * FROM {quote_identifier(table)} WHERE user = ? ORDER BY id", (user,)
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    @_translated
+    def mirrored_count(self, user: str, table: str) -> int:
+        if not self.db.table(table).exists():
+            return 0
+        row = self.conn.execute(
+            f"SELECT count(*) FROM {quote_identifier(table)} "
+            "WHERE user = ? AND _deleted_at IS NULL",
+            (user,),
+        ).fetchone()
+        return int(row[0])
+
+    # ---- progress and clearing
+
+    @_translated
+    def progress(self, user: str) -> list[ModuleProgress]:
+        """Per module: batches and records of the current plan, and how many rows are mirrored."""
+        totals = {
+            r[0]: r
+            for r in self.conn.execute(
+                """SELECT module, count(*), sum(status = 'done'), sum(status = 'failed'),
+                          sum(CASE WHEN kind = 'reconcile' THEN 0 ELSE synced END),
+                          sum(CASE WHEN kind = 'reconcile' THEN 0 ELSE expected END)
+                   FROM _odoosync_batches WHERE user = ? GROUP BY module""",
+                (user,),
+            )
+        }
+        result: list[ModuleProgress] = []
+        for mod in self.module_rows(user):
+            t = totals.get(mod.module)
+            result.append(
+                ModuleProgress(
+                    module=mod.module,
+                    model=mod.model,
+                    batches_total=int(t[1]) if t else 0,
+                    batches_done=int(t[2] or 0) if t else 0,
+                    batches_failed=int(t[3] or 0) if t else 0,
+                    records_synced=int(t[4] or 0) if t else 0,
+                    records_expected=int(t[5] or 0) if t else 0,
+                    mirrored=self.mirrored_count(user, mod.table_name),
+                    state=mod.state,
+                    note=mod.note,
+                )
+            )
+        return result
+
+    def _clear_rows(self, user: str, tables: Iterable[str]) -> ClearCounts:
+        counts = ClearCounts()
+        for table in tables:
+            if not self.db.table(table).exists():
+                continue
+            n = self.conn.execute(
+                f"DELETE FROM {quote_identifier(table)} WHERE user = ?", (user,)
+            ).rowcount
+            counts.records += n
+            counts.tables.append(table)
+        return counts
+
+    @_translated
+    def clear(
+        self, user: str, *, module: str | None = None, table: str | None = None
+    ) -> ClearCounts:
+        """Delete a user's mirrored records and batches: all, or one module's (and its table).
+
+        Clearing everything resets the user to ``idle``; clearing one module forgets its
+        high-water mark so its next sync is a full one.
+        """
+        with self._write():
+            if module is None:
+                counts = self._clear_rows(user, self._mirror_tables())
+                counts.batches = self.conn.execute(
+                    "DELETE FROM _odoosync_batches WHERE user = ?", (user,)
+                ).rowcount
+                self.conn.execute("DELETE FROM _odoosync_modules WHERE user = ?", (user,))
+                self.conn.execute(
+                    "UPDATE _odoosync_users SET status = ?, last_error = NULL, "
+                    "last_error_at = NULL, prepared_at = NULL WHERE name = ?",
+                    (IDLE, user),
+                )
+                return counts
+            counts = self._clear_rows(user, [table] if table else [])
+            counts.batches = self.conn.execute(
+                "DELETE FROM _odoosync_batches WHERE user = ? AND module = ?", (user, module)
+            ).rowcount
+            self.conn.execute(
+                "DELETE FROM _odoosync_modules WHERE user = ? AND module = ?", (user, module)
+            )
+            return counts
+
+    @_translated
+    def queue(self, user: str) -> None:
+        """Queue a user for a new sync: ``not_started`` is what the loop prepares."""
+        self.set_status(user, NOT_STARTED)
+
+
+def _allocate(name: str, taken: set[str]) -> str:
+    candidate = name
+    n = 2
+    while candidate in taken:
+        candidate = f"{name}_{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _create_private_file(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return  # another process created it first; it did so with the same mode
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create database file {path} ({exc.strerror})",
+            hint="Check that you may write to its directory, or choose another --db.",
+        ) from exc
+    os.close(fd)
+
+
+def _dict(cur: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+
+
+def _user(cur: sqlite3.Cursor, row: Sequence[Any]) -> UserRecord:
+    d = _dict(cur, row)
+    secret = d.pop("secret")
+    return UserRecord(secret=SecretStr(secret) if secret is not None else None, **d)
+
+
+def _module_row(cur: sqlite3.Cursor, row: Sequence[Any]) -> ModuleRow:
+    d = _dict(cur, row)
+    d["fields"] = tuple(json.loads(d["fields"]))
+    d["in_plan"] = bool(d["in_plan"])
+    return ModuleRow(**d)
+
+
+def _batch(cur: sqlite3.Cursor, row: Sequence[Any]) -> Batch:
+    d = _dict(cur, row)
+    d.pop("updated_at", None)
+    try:
+        validate_cursor(d["cursor"], lo_id=d["lo_id"], hi_id=d["hi_id"])
+    except CursorError as exc:
+        raise StoreError(
+            f"batch {d['seq']} ({d['module']}) of user '{d['user']}' is damaged: {exc}",
+            hint=f"Plan it again with `odoosync prepare --user {d['user']} --restart`.",
+        ) from exc
+    return Batch(**d)

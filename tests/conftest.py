@@ -1,0 +1,66 @@
+"""Fixtures every test file can use: an isolated home, and simulators to talk to.
+
+The session-scoped simulators are shared by all tests: read from them freely, but a test that
+changes records, knobs or counters should start its own with ``make_simulator`` (or reset what
+it changed), so that other tests see the data they expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from odoo_sync_cli.simulator.testing import Simulator, start_simulator
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19"
+DATASET = FIXTURES / "dataset"
+CASES_FILE = FIXTURES / "cases.jsonl"
+
+SIMULATOR_RECORDS = 2000
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME, the XDG directories and ODOOSYNC_DB into a temporary directory."""
+    home = tmp_path / "home"
+    for sub in ("", ".local/share", ".config", ".cache", ".local/state"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local/state"))
+    monkeypatch.setenv("ODOOSYNC_DB", str(tmp_path / "odoosync.db"))
+    return home
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    """A shared Odoo 19 simulator with generated data (2,000 partners, seed 0). Read only."""
+    with start_simulator(records=SIMULATOR_RECORDS, seed=0) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def dataset_simulator() -> Iterator[Simulator]:
+    """A shared Odoo 19 simulator loaded with the recorded dataset. Read only."""
+    with start_simulator(dataset=DATASET) as sim:
+        yield sim
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., Simulator]]:
+    """Start private simulators (``start_simulator`` arguments); all stop after the test."""
+    started: list[Simulator] = []
+
+    def make(**kwargs: Any) -> Simulator:
+        sim = start_simulator(**kwargs)
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in reversed(started):
+        sim.stop()

@@ -1,0 +1,330 @@
+"""Every recorded Odoo 19 case, answered through httpx.MockTransport, maps to a result or an error.
+
+Each case's recorded response is fed to the transport that speaks its protocol; the transport is
+driven with the call that produces the recorded request, and the test checks both the request it
+sent (method, path, body without ``id``, credentials headers) and what it made of the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydantic
+import pytest
+
+from odoo_sync_cli import errors
+from odoo_sync_cli.odoo.json2 import Json2Transport
+from odoo_sync_cli.odoo.jsonrpc import JsonRpcTransport
+from odoo_sync_cli.odoo.transport import Connection, HttpSession
+
+CASES_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19" / "cases.jsonl"
+
+SECRETS = {
+    "{{password}}": "case-password-4c1d",
+    "{{api_key}}": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+    "{{demo_password}}": "case-demo-password-77e0",
+    "{{demo_api_key}}": "fedcba98765432100123456789abcdeffedcba98",
+}
+
+OK = "ok"
+
+# What each case must turn into: OK (the recorded result comes back) or the exception class.
+EXPECTED: dict[str, Any] = {
+    "common_version": OK,
+    "web_version_get": OK,
+    "authenticate_ok": OK,
+    "authenticate_wrong_password": errors.AuthenticationError,
+    "login_ok": OK,
+    "authenticate_unknown_database": errors.DatabaseNotFoundError,
+    "execute_kw_wrong_password": errors.AuthenticationError,
+    "json2_bad_api_key": errors.AuthenticationError,
+    "json2_missing_authorization": errors.AuthenticationError,
+    "unknown_model_jsonrpc": errors.ModelNotFoundError,
+    "unknown_model_json2": errors.ModelNotFoundError,
+    "unknown_method_jsonrpc": errors.MethodNotFoundError,
+    "unknown_method_json2": errors.MethodNotFoundError,
+    "json2_unexpected_kwarg": errors.InvalidRequestError,
+    "json2_get_method_path": errors.NotFoundError,
+    "json2_unknown_database_header": errors.DatabaseNotFoundError,
+    "json2_without_database_header": OK,
+    "private_method_jsonrpc": errors.AccessDeniedError,
+    "private_method_json2": errors.AccessDeniedError,
+    "wrong_argument_count": errors.InvalidRequestError,
+    "demo_user_private_field": errors.AccessDeniedError,
+    "demo_user_private_field_json2": errors.AccessDeniedError,
+    "jsonrpc_get": errors.InvalidRequestError,
+    "char_eq": OK,
+    "char_neq_includes_null": OK,
+    "integer_gt": OK,
+    "integer_lt_neq": OK,
+    "monetary_ge": OK,
+    "many2one_eq_id": OK,
+    "many2one_eq_name": OK,
+    "many2one_ilike_name": OK,
+    "many2one_eq_false": OK,
+    "many2one_neq_id": OK,
+    "boolean_true": OK,
+    "boolean_neq_true": OK,
+    "selection_in": OK,
+    "selection_neq": OK,
+    "date_eq": OK,
+    "date_lt": OK,
+    "date_eq_false_count": OK,
+    "datetime_eq_whole_second": OK,
+    "datetime_gt_whole_second_count": OK,
+    "datetime_ge_whole_second_count": OK,
+    "datetime_lt_whole_second": OK,
+    "datetime_le_whole_second": OK,
+    "datetime_eq_shared_second_partner_count": OK,
+    "datetime_microseconds_in_value": OK,
+    "datetime_iso_t_string": OK,
+    "datetime_date_only_lt": OK,
+    "datetime_date_only_tz_context": OK,
+    "datetime_date_only_eq_count": OK,
+    "datetime_with_timezone_error": errors.InvalidRequestError,
+    "id_in_with_missing": OK,
+    "many2one_in_with_false": OK,
+    "many2one_not_in_includes_null_count": OK,
+    "many2one_not_in_with_false_count": OK,
+    "in_empty_list": OK,
+    "not_in_empty_list_count": OK,
+    "char_eq_false_count": OK,
+    "char_eq_empty_string_count": OK,
+    "like_substring": OK,
+    "ilike_substring": OK,
+    "eq_like_pattern": OK,
+    "eq_ilike_exact": OK,
+    "like_underscore_wildcard": OK,
+    "not_like_includes_null": OK,
+    "not_ilike_count": OK,
+    "eq_or_unset_false": OK,
+    "eq_or_unset_value": OK,
+    "or_prefix": OK,
+    "not_prefix": OK,
+    "and_or_not_nested": OK,
+    "implicit_and_with_or": OK,
+    "active_default_count": OK,
+    "active_test_false_count": OK,
+    "active_in_true_false_count": OK,
+    "active_false_search_read": OK,
+    "active_negated_count": OK,
+    "order_id_asc": OK,
+    "order_id_desc": OK,
+    "order_write_date_asc_id_asc": OK,
+    "order_name_asc_id_desc": OK,
+    "order_many2one": OK,
+    "order_many2one_desc_nulls": OK,
+    "order_write_date_desc_nulls_last": OK,
+    "order_char_nulls": OK,
+    "order_invalid_string": errors.InvalidRequestError,
+    "order_unknown_field": errors.InvalidRequestError,
+    "default_order_res_partner": OK,
+    "default_order_account_move": OK,
+    "limit_offset": OK,
+    "limit_zero_means_no_limit": OK,
+    "offset_past_end": OK,
+    "search_ids": OK,
+    "search_ids_json2": OK,
+    "read_existing_and_missing": OK,
+    "read_with_fields": OK,
+    "read_archived_json2": OK,
+    "x2many_search_read_drops_active_test": OK,
+    "x2many_read_keeps_active_test": OK,
+    "fields_get_attributes": OK,
+    "fields_get_json2": OK,
+    "unknown_field_in_domain": errors.InvalidRequestError,
+    "unknown_field_in_domain_json2": errors.InvalidRequestError,
+    "unknown_field_in_fields": errors.InvalidRequestError,
+    "bad_operator": errors.InvalidRequestError,
+    "malformed_domain_arity": errors.InvalidRequestError,
+    "malformed_domain_missing_operand": errors.InvalidRequestError,
+    "invalid_value_type_float": errors.InvalidRequestError,
+    "invalid_value_date": errors.InvalidRequestError,
+    "invalid_value_type_integer": errors.InvalidRequestError,
+    "keyset_write_date_page_1": OK,
+    "keyset_write_date_page_2": OK,
+    "keyset_write_date_page_3": OK,
+}
+
+_DOMAIN_FIRST = {"search", "search_count"}
+
+
+def _substitute(value: Any) -> Any:
+    if isinstance(value, str):
+        for placeholder, secret in SECRETS.items():
+            value = value.replace(placeholder, secret)
+        return value
+    if isinstance(value, list):
+        return [_substitute(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v) for k, v in value.items()}
+    return value
+
+
+def _load_cases() -> list[dict[str, Any]]:
+    with CASES_FILE.open(encoding="utf-8") as lines:
+        return [_substitute(json.loads(line)) for line in lines if line.strip()]
+
+
+CASES = _load_cases()
+
+
+def _recorded_response(case: dict[str, Any]) -> httpx.Response:
+    recorded = case["response"]
+    body = recorded["body"]
+    content_type = recorded["content_type"]
+    text = json.dumps(body) if content_type == "application/json" else body
+    return httpx.Response(
+        recorded["status"], content=text.encode(), headers={"Content-Type": content_type}
+    )
+
+
+def _rpc_params(body: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = body["params"]
+    return params
+
+
+def _connection(case: dict[str, Any]) -> Connection:
+    request = case["request"]
+    database, login, secret = "odoo", "admin", ""
+    if request["path"] == "/jsonrpc" and request["body"]:
+        params = _rpc_params(request["body"])
+        args = params["args"]
+        if params["method"] in ("authenticate", "login"):
+            database, login, secret = args[0], args[1], args[2]
+        elif params["method"] in ("execute_kw", "execute"):
+            database, secret = args[0], args[2]
+    elif request["path"].startswith("/json/2/"):
+        headers = request["headers"]
+        secret = headers.get("Authorization", "bearer ").split(" ", 1)[1]
+        database = headers.get("X-Odoo-Database", database)
+    return Connection(
+        user="case-user",
+        url="http://odoo.test:8069",
+        database=database,
+        login=login,
+        secret=pydantic.SecretStr(secret),
+    )
+
+
+def _canonical_execute_kw(args: list[Any]) -> list[Any]:
+    """execute_kw args with kwargs present and a search domain passed positionally."""
+    args = list(args)
+    if len(args) == 6:
+        args.append({})
+    method, positional, named = args[4], list(args[5]), dict(args[6] or {})
+    if method in _DOMAIN_FIRST and not positional and "domain" in named:
+        positional.append(named.pop("domain"))
+    return [*args[:5], positional, named]
+
+
+def _drive(case: dict[str, Any], session: HttpSession) -> Any:
+    """Make the transport send the case's request; return what the transport returns."""
+    request = case["request"]
+    path = request["path"]
+    if path == "/web/version":
+        return Json2Transport(session).version()
+    if path == "/jsonrpc":
+        transport = JsonRpcTransport(session)
+        if request["method"] != "POST":
+            return transport.version()
+        params = _rpc_params(request["body"])
+        service, method, args = params["service"], params["method"], params["args"]
+        if (service, method) == ("common", "version"):
+            return transport.version()
+        if (service, method) == ("common", "authenticate"):
+            return transport.authenticate()
+        if (service, method) == ("object", "execute_kw"):
+            model, name, positional = args[3], args[4], args[5]
+            named = args[6] if len(args) > 6 else None
+            return transport.call(model, name, args=positional, kwargs=named)
+        # common.login and object.execute are not part of the client; send them as they are.
+        return transport._rpc(service, method, args, session.context())
+    _, _, _, model, method = path.split("/")
+    body = dict(request["body"] or {})
+    ids = body.pop("ids", None)
+    return Json2Transport(session).call(model, method, ids=ids, kwargs=body)
+
+
+def _expected_result(case: dict[str, Any]) -> Any:
+    body = case["response"]["body"]
+    path = case["request"]["path"]
+    if path == "/web/version":
+        return {"server_version": body["version"], "server_version_info": body["version_info"]}
+    if path == "/jsonrpc":
+        return body.get("result")
+    return body
+
+
+def _check_request(case: dict[str, Any], sent: httpx.Request) -> None:
+    recorded = case["request"]
+    if recorded["method"] != "POST":
+        return  # the transports only POST; a GET case is here for its answer
+    assert sent.method == "POST"
+    assert sent.url.path == recorded["path"]
+    assert sent.headers["User-Agent"].startswith("odoosync/")
+    assert sent.headers["Content-Type"] == "application/json"
+    for header in ("Authorization", "X-Odoo-Database"):
+        if header in recorded["headers"]:
+            assert sent.headers[header] == recorded["headers"][header]
+    body = json.loads(sent.content)
+    if recorded["path"] == "/jsonrpc":
+        want = dict(recorded["body"])
+        want.pop("id")
+        got = dict(body)
+        assert isinstance(got.pop("id"), int)
+        if want["params"]["method"] == "execute_kw":
+            want["params"] = {
+                **want["params"],
+                "args": _canonical_execute_kw(want["params"]["args"]),
+            }
+        assert got == want
+    else:
+        assert body == recorded["body"]
+
+
+def test_table_names_every_case() -> None:
+    assert [case["name"] for case in CASES] == list(EXPECTED)
+    assert len(CASES) == 114
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_case_maps_to_result_or_error(case: dict[str, Any]) -> None:
+    sent: list[httpx.Request] = []
+    recorded = case["request"]
+    answering_login = recorded["path"] == "/jsonrpc" and recorded["body"] is not None
+    uid = None
+    if answering_login and _rpc_params(recorded["body"])["method"] == "execute_kw":
+        uid = _rpc_params(recorded["body"])["args"][1]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if uid is not None and json.loads(request.content)["params"]["method"] == "authenticate":
+            return httpx.Response(200, json={"jsonrpc": "2.0", "id": 0, "result": uid})
+        sent.append(request)
+        return _recorded_response(case)
+
+    conn = _connection(case)
+    session = HttpSession(conn, transport=httpx.MockTransport(answer))
+    expected = EXPECTED[case["name"]]
+    try:
+        if expected == OK:
+            assert _drive(case, session) == _expected_result(case)
+        else:
+            with pytest.raises(errors.OdooError) as caught:
+                _drive(case, session)
+            assert type(caught.value) is expected
+            text = str(caught.value)
+            assert "case-user" in text
+            assert "http://odoo.test:8069" in text
+            if expected is errors.DatabaseNotFoundError:
+                assert "Check the database name of case-user" in text
+            for secret in SECRETS.values():
+                assert secret not in text
+                assert secret not in repr(caught.value)
+    finally:
+        session.close()
+    assert len(sent) == 1
+    _check_request(case, sent[0])

@@ -1,0 +1,145 @@
+"""The data generator: deterministic, proportioned, consistent, and full of write_date traps."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import pytest
+
+from odoo_sync_cli.simulator.generator import expected_sizes, generate, populate
+from odoo_sync_cli.simulator.models import builtin_models
+from odoo_sync_cli.simulator.testing import make_store
+
+GENERATED = ("res.partner", "sale.order", "account.move", "hr.employee")
+
+
+def _collect(records: int, seed: int) -> dict[str, list[dict[str, Any]]]:
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for model, chunk in generate(records, seed=seed):
+        rows[model].extend(chunk)
+    return dict(rows)
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, list[dict[str, Any]]]:
+    return _collect(5000, seed=7)
+
+
+def test_same_seed_same_rows_other_seed_other_rows() -> None:
+    assert _collect(800, seed=3) == _collect(800, seed=3)
+    other = _collect(800, seed=4)["res.partner"]
+    assert other != _collect(800, seed=3)["res.partner"]
+
+
+def test_sizes_and_proportions(data: dict[str, list[dict[str, Any]]]) -> None:
+    assert {m: len(rows) for m, rows in data.items()} == expected_sizes(5000)
+    partners = data["res.partner"]
+    assert [p["id"] for p in partners] == list(range(1, 5001))
+    companies = sum(p["is_company"] for p in partners) / len(partners)
+    archived = sum(not p["active"] for p in partners) / len(partners)
+    with_parent = sum(bool(p["parent_id"]) for p in partners) / len(partners)
+    assert 0.07 <= companies <= 0.13
+    assert 0.16 <= archived <= 0.24
+    assert 0.15 <= with_parent <= 0.45
+    employees = data["hr.employee"]
+    assert 0 < sum(not e["active"] for e in employees) < len(employees) / 4
+    states = Counter(o["state"] for o in data["sale.order"])
+    assert set(states) == {"draft", "sent", "sale", "cancel"}
+    moves = data["account.move"]
+    types = Counter(m["move_type"] for m in moves)
+    assert {"out_invoice", "out_refund", "in_invoice", "in_refund", "entry"} <= set(types)
+    drafts = [m for m in moves if m["state"] == "draft"]
+    assert drafts and all(m["name"] is False for m in drafts)
+    assert all(m["name"] for m in moves if m["state"] == "posted")
+
+
+def test_every_link_resolves(data: dict[str, list[dict[str, Any]]]) -> None:
+    registry = builtin_models()
+    ids = {m: {r["id"] for r in rows} for m, rows in data.items()}
+    display = {p["id"]: p["complete_name"] for p in data["res.partner"]}
+    display_employee = {e["id"]: e["name"] for e in data["hr.employee"]}
+    checked = 0
+    for model, rows in data.items():
+        fields = registry[model].fields
+        for row in rows:
+            for key, value in row.items():
+                spec = fields.get(key)
+                if spec is None or spec.relation not in GENERATED or not value:
+                    continue
+                if spec.type == "many2one":
+                    target, name = value
+                    assert target in ids[spec.relation], (model, row["id"], key, value)
+                    if spec.relation == "res.partner":
+                        assert name == display[target], (model, row["id"], key)
+                    if spec.relation == "hr.employee":
+                        assert name == display_employee[target]
+                else:
+                    assert set(value) <= ids[spec.relation], (model, row["id"], key)
+                checked += 1
+    assert checked > 5000
+
+
+def test_families_are_consistent(data: dict[str, list[dict[str, Any]]]) -> None:
+    partners = {p["id"]: p for p in data["res.partner"]}
+    children: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for p in partners.values():
+        if p["parent_id"]:
+            children[p["parent_id"][0]].append(p)
+    for p in partners.values():
+        if p["parent_id"]:
+            parent = partners[p["parent_id"][0]]
+            assert p["complete_name"] == f"{parent['name']}, {p['name']}"
+            assert p["commercial_partner_id"] == p["parent_id"]
+        else:
+            assert p["complete_name"] == p["name"]
+        ordered = sorted(children[p["id"]], key=lambda c: (c["complete_name"].encode(), -c["id"]))
+        expected = [c["id"] for c in ordered if c["active"]]
+        assert p.get("child_ids", []) == expected
+    # sale_order_ids mirror sale.order.partner_id.
+    by_partner: dict[int, set[int]] = defaultdict(set)
+    for order in data["sale.order"]:
+        by_partner[order["partner_id"][0]].add(order["id"])
+    for pid, orders in by_partner.items():
+        assert set(partners[pid]["sale_order_ids"]) == orders
+
+
+def test_timestamps(data: dict[str, list[dict[str, Any]]]) -> None:
+    for model, rows in data.items():
+        for row in rows:
+            assert row["__create_date_us"] <= row["__write_date_us"], (model, row["id"])
+            assert row["write_date"] == row["__write_date_us"][:19]
+            assert row["create_date"] == row["__create_date_us"][:19]
+    partners = data["res.partner"]
+    years = {p["__write_date_us"][:4] for p in partners}
+    assert len(years) >= 4  # spread over years
+
+
+def test_bursts_and_crowded_seconds() -> None:
+    partners = _collect(2000, seed=0)["res.partner"]
+    shared = Counter(p["__write_date_us"] for p in partners)
+    assert shared.most_common(1)[0][1] >= 100  # a bulk import: one exact write_date
+    per_second: dict[str, set[str]] = defaultdict(set)
+    for p in partners:
+        per_second[p["write_date"]].add(p["__write_date_us"])
+    crowded = [s for s, exact in per_second.items() if len(exact) > 1]
+    assert crowded  # one displayed second, several transactions
+
+
+def test_populate_loads_a_store() -> None:
+    store = make_store()
+    try:
+        counts = populate(store, 600, seed=1)
+        assert counts == expected_sizes(600)
+        assert store.search_count("res.partner", [], context={"active_test": False}) == 600
+        assert store.search_count("res.partner", [["active", "=", False]]) > 0
+        row = store.read("res.partner", [1], ["name", "child_ids"])[0]
+        assert row["name"] == "YourCompany"
+        assert row["child_ids"] == [6, 3]
+    finally:
+        store.close()
+
+
+def test_too_small_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 10"):
+        list(generate(5))
