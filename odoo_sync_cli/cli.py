@@ -7,6 +7,8 @@ asks for the traceback.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,7 +21,9 @@ from typer.core import TyperGroup
 
 from odoo_sync_cli import __version__, engine, render
 from odoo_sync_cli.config import Settings, load_settings
-from odoo_sync_cli.errors import ConfigError, OdooSyncError
+from odoo_sync_cli.errors import ConfigError, OdooSyncError, VerificationError
+from odoo_sync_cli.monitor import StatusServer
+from odoo_sync_cli.scheduler import Scheduler, stop_on_signals
 
 
 @dataclass
@@ -334,6 +338,165 @@ def retry(ctx: typer.Context, user: UserOpt = None, all_users: AllOpt = False) -
     """Re-queue failed work: failed batches resume from their cursor."""
     results = engine.retry(_state(ctx).settings(), users=_users(user, all_users))
     render.queue_results(results, verb="re-queued")
+
+
+# --------------------------------------------------------------------------- loop and diagnostics
+
+
+def _stopping(signal_name: str) -> None:
+    render.say(
+        f"Got {signal_name}: finishing the pages in flight, then stopping "
+        "(send it again to stop at once).",
+        "yellow",
+    )
+
+
+def _exit_now(code: int) -> None:
+    """End the process without waiting for worker threads (a second stop signal)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@app.command()
+def loop(
+    ctx: typer.Context,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval",
+            help="Seconds between looks at the users: queued ones, done ones due for a "
+            "refresh, failed ones whose back-off is over.",
+        ),
+    ] = 10.0,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Exit once no selected user has work left (for cron)."),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", help="How many users sync at the same time.")
+    ] = 4,
+    user: UserOpt = None,
+    slice_seconds: Annotated[
+        float,
+        typer.Option(
+            "--slice-seconds",
+            help="Longest turn of one user before it waits behind the others.",
+        ),
+    ] = 5.0,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            "--http-port",
+            help="Serve GET /odoo/status and GET /healthz on this port (0: any free port).",
+        ),
+    ] = None,
+    http_host: Annotated[
+        str, typer.Option("--http-host", help="Address for --http-port.")
+    ] = "127.0.0.1",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only failures: no bars, no progress lines.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="A log line per page, too.")
+    ] = False,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file", help="Append timestamped log lines to this file.", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Sync every user on a schedule, several at once, until SIGINT/SIGTERM (or --once)."""
+    if quiet and verbose:
+        raise ConfigError("give --quiet or --verbose, not both")
+    settings = _state(ctx).settings()
+    scheduler = Scheduler(
+        settings,
+        users=user,
+        interval=interval,
+        once=once,
+        workers=workers,
+        slice_seconds=slice_seconds,
+    )
+    with render.loop_reporter(verbose=verbose, quiet=quiet, log_file=log_file) as reporter:
+        scheduler.reporter = reporter
+        server = None
+        if http_port is not None:
+            server = StatusServer(
+                settings, host=http_host, port=http_port, health=scheduler.health
+            ).start()
+            render.say(f"Status at {server.url}/odoo/status, health at {server.url}/healthz")
+        try:
+            with stop_on_signals(scheduler, on_first=_stopping):
+                summary = scheduler.run()
+        finally:
+            if server is not None:
+                server.close()
+    if summary.aborted:
+        render.say("Stopped at once; every stored page was committed with its cursor.", "yellow")
+        _exit_now(128 + (summary.signal_number or signal.SIGTERM))
+    if not quiet or summary.failed:
+        render.loop_summary(summary)
+    if once and not summary.stopped and summary.failed:
+        raise typer.Exit(summary.failed[0].exit_code or 1)
+
+
+@app.command("validate-cursor")
+def validate_cursor(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="The user (default: the only one).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="The model to check.")
+    ] = "res.partner",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check, read-only, that the server pages the way odoosync relies on."""
+    settings = _state(ctx).settings()
+    report = engine.validate_cursor(
+        settings, user=user, model=model, progress=render.cursor_progress
+    )
+    render.cursor_report(report, as_json=as_json)
+    if not report.passed:
+        raise VerificationError(
+            f"validate-cursor: {len(report.failed)} of {len(report.checks)} checks failed on "
+            f"{report.model} for user '{report.user}': "
+            + "; ".join(c.title for c in report.failed),
+            hint="odoosync's paging may not be exact on this server; see the sentences above.",
+        )
+
+
+@app.command("test-complete")
+def complete_check(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="The user (default: the only one).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    sample: Annotated[
+        int, typer.Option("--sample", help="Records per module compared field by field.")
+    ] = 50,
+    verify_only: Annotated[
+        bool,
+        typer.Option("--verify-only", help="Check the mirror as it is: no clearing, no sync."),
+    ] = False,
+) -> None:
+    """Clear a user's mirror, sync it all again, and check that it equals Odoo."""
+    settings = _state(ctx).settings()
+    name = engine.pick_user(settings, user, "test-complete")
+    if not verify_only and not yes:
+        typer.confirm(
+            f"Delete the mirror of user '{name}' and sync it again from scratch?", abort=True
+        )
+    with render.loop_reporter() as reporter:
+        report = engine.check_complete(
+            settings, user=name, sample=sample, sync=not verify_only, reporter=reporter
+        )
+    render.complete_report(report)
+    if not report.passed:
+        raise report.error()
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from pydantic import model_validator as _model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from odoo_sync_cli.domain import validate_domain
 from odoo_sync_cli.errors import ConfigError
 
 APP_NAME = "odoosync"
@@ -149,8 +150,6 @@ class HttpSettings(_Strict):
 
 
 def _check_domain(value: Any) -> Any:
-    from odoo_sync_cli.domain import validate_domain
-
     if isinstance(value, list):
         validate_domain(value)
     return value
@@ -199,7 +198,9 @@ class Module:
         return self.model.replace(".", "_")
 
     def domain_list(self) -> list[Any]:
-        return json.loads(json.dumps(list(self.domain)))  # type: ignore[no-any-return]
+        """The filter as JSON-shaped lists, ready to send."""
+        value: list[Any] = json.loads(json.dumps(list(self.domain)))
+        return value
 
 
 @dataclass(frozen=True)
@@ -434,11 +435,12 @@ def _format_error(
 ) -> str:
     loc = [p for p in err.get("loc", ()) if not (isinstance(p, str) and "[" in p)]
     key = ".".join(str(p) for p in loc)
-    origin = _origin(loc, flags, files)
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    named = re.match(r"(\w+)\.([\w-]+)", message)
+    # A check across keys has no location; its message starts with the key it is about.
+    origin = _origin(loc or (list(named.groups()) if named else []), flags, files)
     if err.get("type") == "extra_forbidden":
         return f"{origin}: unknown key '{key}'"
-    message = str(err.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
     if key:
         return f"{origin}: {key}: {message}"
     return f"{origin}: {message}"

@@ -9,6 +9,23 @@ never moves again. :func:`validate_cursor` runs read-only requests against one m
 check by check and with numbers, whether the server honours what odoosync needs, which datetime
 semantics it has, and what a keyset pager would lose on this server's data.
 
+The checks, in report order (a check fails only when the server breaks what it describes):
+
+- ``order``: two pages in ``write_date asc, id asc`` order come back sorted by the shown
+  write_date, with nothing left out; ids out of order inside one second are reported, not
+  failed, since they show the server sorting by microseconds it does not return.
+- ``cursor_syntax``: the keyset domain and ``[('id', '>', N)]`` are accepted and return only
+  rows past the cursor.
+- ``window_slice``: ``write_date >= lo``, ``< hi`` and ``id > cursor`` together return exactly
+  the ids a full listing predicts.
+- ``date_roundtrip``: a write_date read back finds its rows: with ``>=``/``<`` bounds always,
+  and with ``=`` too unless the server compares full precision (where ``=`` cannot).
+- ``semantics``: whole-second (Odoo 19) or full-precision (up to 18), from how ``=`` and ``>``
+  treat the busiest seconds; then a simulated keyset pager, whose losses describe the server
+  and fail nothing. It fails only when the comparisons fit neither semantics.
+- ``id_cursor_exact``: paging by id (odoosync's cursor) sees every id once, as ``search`` in id
+  order lists them.
+
 Everything runs with ``active_test: False`` (archived rows count) and is bounded: at most
 ``max_records`` ids are listed, and every later check is confined to those ids, so the
 expected answers are exact. Run it on a quiet server; rows written meanwhile can show up as
@@ -34,6 +51,7 @@ from odoo_sync_cli.errors import InvalidRequestError, ServerError
 from odoo_sync_cli.odoo.client import OdooClient
 
 __all__ = [
+    "CHECK_KEYS",
     "KEYSET_ORDER",
     "Check",
     "CursorReport",
@@ -61,6 +79,8 @@ CHECK_KEYS = (
 _SYNTAX_PROBE_DATE = "2000-01-01 00:00:00"
 # How many ids `search` may return per call while listing the reference id set.
 _LIST_CHUNK = 10_000
+# How many ids one `read` asks for when the listing needs write_dates the id pager missed.
+_READ_CHUNK = 2_000
 # How many of the busiest seconds the semantics probe looks at.
 _PROBE_SECONDS = 3
 _EXAMPLES = 5
@@ -98,7 +118,9 @@ class KeysetSimulation:
     ``outcome`` is ``finished`` (a short page ended it), ``stuck`` (a page gave back the cursor
     it started from, so the pager would fetch that page forever) or ``gave-up`` (it fetched
     more rows than a pager that loses nothing could need). ``skipped`` ids can never come back
-    under the cursor it ended with; ``unreached`` ids still could, had it gone on.
+    under the cursor it ended with; ``unreached`` ids still could, had it gone on. ``expected``
+    counts the true ids, ``seen`` those it returned, ``rows_fetched`` every row it was sent
+    (repeats included) and ``repeated`` the ids it was sent more than once.
     """
 
     page_size: int
@@ -387,7 +409,7 @@ class _Diagnosis:
         rows: list[_Row] = []
         cursor = 0
         pages = 0
-        backwards: tuple[int, int] | None = None
+        backwards: dict[str, int] | None = None
         while True:
             want = self.page_size
             if self.max_records is not None:
@@ -402,7 +424,7 @@ class _Diagnosis:
             for row in page:
                 rid = int(row["id"])
                 if rid <= previous:
-                    backwards = (previous, rid)
+                    backwards = {"cursor": cursor, "after": previous, "id": rid}
                     break
                 rows.append((rid, _shown(row.get(WRITE_DATE))))
                 previous = rid
@@ -411,13 +433,12 @@ class _Diagnosis:
             cursor = previous
             if pages % 50 == 0:
                 self.say(f"paged {len(rows):,} of {self.records:,} ids")
-        bounded = self.max_records is not None and len(rows) >= self.max_records
-        bounded = bounded and self.records > len(rows)
-        self.listing = _Listing(rows, bounded)
-
         self.say("listing ids with search")
-        reference = self.list_ids(len(rows) if bounded else None)
-        paged = self.listing.ids
+        reference = self.list_ids(self.max_records)
+        capped = self.max_records is not None and len(reference) >= self.max_records
+        bounded = capped and self.records > len(reference)
+        self.listing = self.build_listing(rows, reference, bounded)
+        paged = [rid for rid, _ in rows]
         paged_set = set(paged)
         ref_set = set(reference)
         missing = [rid for rid in reference if rid not in paged_set]
@@ -431,13 +452,14 @@ class _Diagnosis:
             "bounded": bounded,
         }
         if backwards is not None:
-            facts["went_backwards"] = list(backwards)
+            facts["went_backwards"] = backwards
             return Check(
                 "id_cursor_exact",
                 title,
                 False,
-                f"A page asked for ids above {backwards[0]} returned id {backwards[1]}, so an id "
-                f"cursor cannot advance on this server; paging stopped after {pages:,} pages.",
+                f"A page asked for ids above {backwards['cursor']} returned id "
+                f"{backwards['id']} after id {backwards['after']}, so ids do not ascend and an "
+                f"id cursor cannot be trusted; paging stopped after {_n(pages, 'page')}.",
                 facts,
             )
         if paged == reference:
@@ -465,6 +487,24 @@ class _Diagnosis:
             f"`search` in id order lists {len(reference):,}: {'; '.join(problems)}"
             f"{self.bound_note}.",
             facts,
+        )
+
+    def build_listing(self, paged: list[_Row], reference: list[int], bounded: bool) -> _Listing:
+        """The rows the other checks take as the truth: ``search``'s ids with their write_date.
+
+        When the id pager got them all they come from its pages; otherwise the rest are read by
+        id, so that a broken id cursor does not spoil the other checks.
+        """
+        shown = dict(paged)
+        if [rid for rid, _ in paged] == reference:
+            return _Listing(paged, bounded)
+        unknown = [rid for rid in reference if rid not in shown]
+        for start in range(0, len(unknown), _READ_CHUNK):
+            chunk = unknown[start : start + _READ_CHUNK]
+            for row in self.client.read(self.model, chunk, [WRITE_DATE], context=self.context):
+                shown[int(row["id"])] = _shown(row.get(WRITE_DATE))
+        return _Listing(
+            [(rid, shown[rid]) for rid in sorted(set(reference)) if rid in shown], bounded
         )
 
     def list_ids(self, limit: int | None) -> list[int]:
@@ -755,7 +795,8 @@ class _Diagnosis:
         problems = []
         if not window_ok:
             problems.append(
-                f"write_date >= '{when}' and < '{_next_second(when)}' returned {len(window):,} "
+                f"the bounds write_date >= '{when}' and < '{_next_second(when)}' returned "
+                f"{len(window):,} "
                 f"ids where the listing shows {len(ids):,} at that second"
             )
         if not equal_ok:
@@ -807,7 +848,7 @@ class _Diagnosis:
                 outcome = "gave-up"
                 break
         unseen = sorted(truth - set(seen))
-        still = set()
+        still: set[int] = set()
         if outcome != "finished" and unseen and cursor is not None:
             still = set(self.search(self.in_scope(keyset_domain(*cursor))))
         skipped = [rid for rid in unseen if rid not in still]
@@ -879,36 +920,30 @@ def _keyset_sentence(keyset: KeysetSimulation | None, what: str) -> str:
     )
     if keyset.exact:
         return f"{head} would see each exactly once on this data; odoosync pages by id anyway."
+    losses = (
+        f"having returned {_n(keyset.repeated, 'id')} more than once and skipped "
+        f"{keyset.skipped:,} for good"
+    )
     if keyset.outcome == "stuck":
         assert keyset.stuck_at is not None
         ending = (
             f"would fetch one page forever from page {keyset.pages:,} on (its cursor stays at "
-            f"write_date {keyset.stuck_at[0]}, id {keyset.stuck_at[1]})"
+            f"write_date {keyset.stuck_at[0]}, id {keyset.stuck_at[1]}), {losses}"
         )
     elif keyset.outcome == "gave-up":
         ending = (
-            f"was stopped after {_n(keyset.pages, 'page')} and "
-            f"{_n(keyset.rows_fetched, 'row')} without ending"
+            f"was stopped without ending after {_n(keyset.pages, 'page')} and "
+            f"{_n(keyset.rows_fetched, 'row')}, {losses}"
         )
     else:
-        ending = f"would end after {_n(keyset.pages, 'page')}"
-    losses = [
-        f"return {_n(keyset.repeated, 'id')} more than once",
-        f"skip {_n(keyset.skipped, 'id')} for good",
-    ]
+        ending = f"would end after {_n(keyset.pages, 'page')}, {losses}"
     if keyset.unreached:
-        losses.append(f"never reach {keyset.unreached:,} more")
-    return (
-        f"{head} {ending}, and {_join(losses)}; odoosync pages by id, so this does not affect it."
-    )
+        ending += f", with {keyset.unreached:,} still ahead of it"
+    return f"{head} {ending}; odoosync pages by id, so this does not affect it."
 
 
 def _n(count: int, word: str) -> str:
     return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
-
-
-def _join(parts: Sequence[str]) -> str:
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _classify(probes: list[_Probe]) -> Semantics:

@@ -8,6 +8,7 @@ functions never print. A per-user failure aimed at one named user is raised; wit
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from odoo_sync_cli import diagnostics, verify
 from odoo_sync_cli.config import Module, Settings, UserSettings
 from odoo_sync_cli.domain import (
     NO_ACTIVE_TEST,
@@ -32,6 +34,7 @@ from odoo_sync_cli.errors import (
     ModelNotFoundError,
     OdooError,
     OdooSyncError,
+    RetriableError,
     ServerError,
 )
 from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
@@ -48,7 +51,7 @@ from odoo_sync_cli.planner import (
     plan_reconcile,
     should_reconcile,
 )
-from odoo_sync_cli.progress import NullReporter, Reporter
+from odoo_sync_cli.progress import LoopReporter, NullLoopReporter, NullReporter, Reporter
 from odoo_sync_cli.runner import Lease, PageResult, run_page, run_reconcile_page
 from odoo_sync_cli.store import (
     BATCH_FAILED,
@@ -645,9 +648,7 @@ def _plan_user(
             expected = client.search_count(
                 module.model, window_domain(domain, inc.window_lo), context=dict(NO_ACTIVE_TEST)
             )
-            batches = [
-                plan_incremental(module.name, module.model, state.high_water, us.lookback, expected)
-            ]
+            batches = [replace(inc, expected=expected)]
             kind = INCREMENTAL
         data.append(batches)
         reconcile = should_reconcile(us.reconcile_every, state.syncs if state else 0)
@@ -751,8 +752,11 @@ class _Budget:
     deadline: float | None
     clock: Callable[[], float]
     pages: int = 0
+    stop: Callable[[], bool] | None = None
 
     def left(self) -> bool:
+        if self.stop is not None and self.stop():
+            return False
         if self.max_pages is not None and self.pages >= self.max_pages:
             return False
         return self.deadline is None or self.clock() < self.deadline
@@ -767,15 +771,22 @@ def step(
     reporter: Reporter | None = None,
     connect: ClientFactory = make_client,
     clock: Callable[[], float] = time.monotonic,
+    stop: Callable[[], bool] | None = None,
 ) -> StepReport:
-    """Work the users' current batches page by page until the budget ends or the syncs are done."""
+    """Work the users' current batches page by page until the budget ends or the syncs are done.
+
+    ``stop`` is asked before each page; once it answers True no new page starts (the loop's
+    graceful shutdown: the page in flight is stored, then the step returns).
+    """
     reporter = reporter or NullReporter()
     if max_pages is not None and max_pages < 1:
         raise ConfigError("--max-pages must be 1 or more")
     if max_seconds is not None and max_seconds <= 0:
         raise ConfigError("--max-seconds must be more than 0")
     started = clock()
-    budget = _Budget(max_pages, None if max_seconds is None else started + max_seconds, clock)
+    budget = _Budget(
+        max_pages, None if max_seconds is None else started + max_seconds, clock, stop=stop
+    )
     report = StepReport()
     explicit = bool(users)
     with open_store(settings) as store:
@@ -876,8 +887,12 @@ def _step_user(
                     reporter.batch_started(user.name, batch)
                 try:
                     page = _one_page(client, store, lease, batch, spec, row.domain_list(), us)
-                except (OdooError, CursorError) as exc:
-                    error = exc if isinstance(exc, OdooError) else _cursor_error(user, batch, exc)
+                except OdooError as exc:
+                    store.fail_batch(batch.id, user.name, str(exc))
+                    reporter.batch_failed(user.name, batch, str(exc))
+                    raise
+                except CursorError as exc:
+                    error = _cursor_error(user, batch, exc)
                     store.fail_batch(batch.id, user.name, str(error))
                     reporter.batch_failed(user.name, batch, str(error))
                     raise error from exc
@@ -955,6 +970,15 @@ def _percent(status: str, done: int, total: int, synced: int, expected: int) -> 
     return min(round(100.0 * fraction, 1), 99.9)
 
 
+def _module_percent(user_status: str, p: ModuleProgress) -> float:
+    if p.batches_total == 0:
+        # Nothing planned: a skipped module, or a plan not made yet.
+        return 100.0 if user_status == DONE and p.state == "ok" else 0.0
+    return _percent(
+        user_status, p.batches_done, p.batches_total, p.records_synced, p.records_expected
+    )
+
+
 def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
     """Connection, version, protocol, sync status and progress of each user (or one)."""
     with open_store(settings) as store:
@@ -966,15 +990,7 @@ def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
             modules = tuple(
                 ModuleStatus(
                     progress=p,
-                    percent=_percent(
-                        DONE if u.status == DONE and p.batches_failed == 0 else u.status,
-                        p.batches_done,
-                        p.batches_total,
-                        p.records_synced,
-                        p.records_expected,
-                    )
-                    if p.batches_total
-                    else (100.0 if u.status == DONE and p.state == "ok" else 0.0),
+                    percent=_module_percent(u.status, p),
                     high_water=rows[p.module].high_water if p.module in rows else None,
                     last_synced_at=rows[p.module].last_synced_at if p.module in rows else None,
                 )
@@ -1083,3 +1099,164 @@ def retry(settings: Settings, *, users: Sequence[str] | None = None) -> list[Que
                     store.queue(u.name)
                     results.append(QueueResult(u.name, NOT_STARTED))
     return results
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def _one_user(store: Store, name: str | None, command: str) -> UserRecord:
+    """The named user, or the only one there is."""
+    if name:
+        return _get_user(store, name)
+    users = _targets(store, None)
+    if len(users) > 1:
+        raise ConfigError(
+            f"{command} works on one user; there are {len(users)} "
+            f"({', '.join(u.name for u in users)})",
+            hint=f"Name one with `odoosync {command} --user NAME`.",
+        )
+    return users[0]
+
+
+def pick_user(settings: Settings, name: str | None, command: str) -> str:
+    """The name of the user a one-user command works on: the one named, or the only one."""
+    with open_store(settings) as store:
+        return _one_user(store, name, command).name
+
+
+def validate_cursor(
+    settings: Settings,
+    *,
+    user: str | None = None,
+    model: str = "res.partner",
+    connect: ClientFactory = make_client,
+    progress: Callable[[str], None] | None = None,
+) -> diagnostics.CursorReport:
+    """Read-only checks of what odoosync's paging relies on, on the user's server and model."""
+    with open_store(settings) as store:
+        u = _one_user(store, user, "validate-cursor")
+    us = settings.for_user(u.name)
+    # A configured module's filter applies, so the checks see the records a sync would read.
+    domain = next((m.domain_list() for m in us.modules if m.model == model), [])
+    with connect(u, settings) as client:
+        client.connect()
+        return diagnostics.validate_cursor(
+            client, model, domain=domain, page_size=us.page_size, progress=progress
+        )
+
+
+CHECK_RETRY_ROUNDS = 3
+
+
+def check_complete(
+    settings: Settings,
+    *,
+    user: str | None = None,
+    sample: int = verify.DEFAULT_SAMPLE,
+    sync: bool = True,
+    reporter: LoopReporter | None = None,
+    connect: ClientFactory = make_client,
+    seed: int | None = None,
+) -> verify.CompletenessReport:
+    """``test-complete``: clear the user, sync everything again, then verify module by module.
+
+    With ``sync=False`` the mirror is verified as it is. Failed batches from passing trouble
+    (``RetriableError``) are re-queued up to ``CHECK_RETRY_ROUNDS`` times and counted as
+    retries; the returned report says whether the mirror equals Odoo (see verify.py).
+    """
+    if sample < 0:
+        raise ConfigError("--sample must be 0 or more")
+    with open_store(settings) as store:
+        name = _one_user(store, user, "test-complete").name
+    timer = verify.SyncTimer(reporter or NullLoopReporter())
+    started = time.monotonic()
+    if sync:
+        clear(settings, user=name)
+        timer.user_state(name, "preparing", "full sync")
+        prepare(settings, users=[name], full=True, reporter=timer, connect=connect)
+        _complete_sync(settings, name, timer, connect)
+    else:
+        current = user_get(settings, name)
+        if current.status != DONE:
+            raise ConfigError(
+                f"user '{name}' is {current.status}: its mirror is not a finished sync",
+                hint=f"Run `odoosync test-complete --user {name} --yes` to sync and verify.",
+            )
+    sync_seconds = time.monotonic() - started
+    us = settings.for_user(name)
+    rng = random.Random(seed)
+    checks: list[verify.ModuleCheck] = []
+    with open_store(settings) as store:
+        u = _get_user(store, name)
+        figures = verify.batch_figures(store.batches(name))
+        rows = {r.module: r for r in store.module_rows(name)}
+        with connect(u, settings) as client:
+            client.connect()
+            for module in us.modules:
+                row = rows.get(module.name)
+                if row is None:
+                    raise ConfigError(
+                        f"user '{name}' has no mirror of module '{module.name}' yet",
+                        hint=f"Run `odoosync test-complete --user {name} --yes` to sync it.",
+                    )
+                check = verify.verify_module(
+                    store,
+                    client,
+                    name,
+                    row,
+                    sample=sample,
+                    rng=rng,
+                    page_size=us.page_size,
+                    id_page_size=us.id_page_size,
+                )
+                fig = figures.get(module.name, verify.BatchFigures())
+                timing = timer.modules.get(module.name, verify.ModuleTiming())
+                checks.append(
+                    replace(
+                        check,
+                        batches=fig.batches,
+                        pages=fig.pages,
+                        records=fig.records,
+                        seconds=timing.seconds,
+                        retries=fig.retries,
+                    )
+                )
+    return verify.CompletenessReport(
+        user=name,
+        modules=tuple(checks),
+        synced=sync,
+        sync_seconds=sync_seconds,
+        verify_seconds=time.monotonic() - started - sync_seconds,
+        sample=sample,
+    )
+
+
+def _complete_sync(
+    settings: Settings, name: str, reporter: LoopReporter, connect: ClientFactory
+) -> None:
+    """Step ``name`` to the end, re-queuing batches failed by passing trouble a few times."""
+    for round_ in range(CHECK_RETRY_ROUNDS + 1):
+        current = status(settings, user=name)[0]
+        reporter.user_totals(
+            name,
+            records_synced=current.records_synced,
+            records_expected=current.records_expected,
+            batches_done=current.batches_done,
+            batches_total=current.batches_total,
+        )
+        reporter.user_state(name, "syncing")
+        try:
+            step(settings, users=[name], reporter=reporter, connect=connect)
+        except RetriableError as exc:
+            if round_ == CHECK_RETRY_ROUNDS:
+                raise
+            reporter.user_state(name, "retrying", str(exc))
+            retry(settings, users=[name])
+            continue
+        final = user_get(settings, name).status
+        if final == DONE:
+            return
+        raise OdooSyncError(
+            f"the sync of user '{name}' ended {final}, so the mirror cannot be verified",
+            hint=f"See `odoosync status --user {name}`.",
+        )

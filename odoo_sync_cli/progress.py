@@ -93,3 +93,135 @@ class RecordingReporter:
     def of(self, event: str) -> list[tuple[str, dict[str, Any]]]:
         """The ``(user, details)`` of every call of one kind."""
         return [(u, d) for e, u, d in self.events if e == event]
+
+
+# --------------------------------------------------------------------------- the loop's reporter
+
+
+class LoopReporter(Reporter, Protocol):
+    """What ``loop`` (and ``test-complete``) tell whoever watches, beyond the engine's calls.
+
+    The engine only knows :class:`Reporter`; the scheduler adds a user's state as a word
+    (``preparing``, ``syncing``, ``done``, ``failed``, ``waiting``, ``busy``) and, when a turn
+    starts, the totals of the user's current plan, so a display can draw a bar from the truth.
+    Workers call these from several threads at once: implementations must be thread-safe.
+    """
+
+    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+        """``user`` is now in ``state``; ``message`` says why when there is something to say."""
+
+    def user_totals(
+        self,
+        user: str,
+        *,
+        records_synced: int,
+        records_expected: int,
+        batches_done: int,
+        batches_total: int,
+    ) -> None:
+        """Where the user's current plan stands, read from the database."""
+
+
+class NullLoopReporter(NullReporter):
+    """Reports nothing, to the loop either."""
+
+    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+        pass
+
+    def user_totals(
+        self,
+        user: str,
+        *,
+        records_synced: int,
+        records_expected: int,
+        batches_done: int,
+        batches_total: int,
+    ) -> None:
+        pass
+
+
+@dataclass
+class RecordingLoopReporter(RecordingReporter):
+    """Keeps every call, the loop's included, for tests."""
+
+    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+        self.events.append(("user_state", user, {"state": state, "message": message}))
+
+    def user_totals(
+        self,
+        user: str,
+        *,
+        records_synced: int,
+        records_expected: int,
+        batches_done: int,
+        batches_total: int,
+    ) -> None:
+        self.events.append(
+            (
+                "user_totals",
+                user,
+                {
+                    "records_synced": records_synced,
+                    "records_expected": records_expected,
+                    "batches_done": batches_done,
+                    "batches_total": batches_total,
+                },
+            )
+        )
+
+
+class TeeReporter:
+    """Tells every one of several loop reporters the same thing, in order."""
+
+    def __init__(self, *reporters: LoopReporter) -> None:
+        self.reporters = reporters
+
+    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
+        for r in self.reporters:
+            r.user_started(user, batches_total, batches_done)
+
+    def batch_started(self, user: str, batch: Batch) -> None:
+        for r in self.reporters:
+            r.batch_started(user, batch)
+
+    def page_stored(self, user: str, batch: Batch, records: int) -> None:
+        for r in self.reporters:
+            r.page_stored(user, batch, records)
+
+    def batch_finished(self, user: str, batch: Batch) -> None:
+        for r in self.reporters:
+            r.batch_finished(user, batch)
+
+    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
+        for r in self.reporters:
+            r.batch_failed(user, batch, error)
+
+    def note(self, user: str, message: str) -> None:
+        for r in self.reporters:
+            r.note(user, message)
+
+    def user_finished(self, user: str, status: str) -> None:
+        for r in self.reporters:
+            r.user_finished(user, status)
+
+    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+        for r in self.reporters:
+            r.user_state(user, state, message)
+
+    def user_totals(
+        self,
+        user: str,
+        *,
+        records_synced: int,
+        records_expected: int,
+        batches_done: int,
+        batches_total: int,
+    ) -> None:
+        for r in self.reporters:
+            r.user_totals(
+                user,
+                records_synced=records_synced,
+                records_expected=records_expected,
+                batches_done=batches_done,
+                batches_total=batches_total,
+            )

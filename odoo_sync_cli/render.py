@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
+import time
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
+from odoo_sync_cli.diagnostics import CursorReport
 from odoo_sync_cli.engine import (
     ClearResult,
     PrepareResult,
@@ -22,8 +40,12 @@ from odoo_sync_cli.engine import (
     UserStatus,
     status_json,
 )
+from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.planner import RECONCILE
+from odoo_sync_cli.progress import LoopReporter, TeeReporter
+from odoo_sync_cli.scheduler import LoopSummary
 from odoo_sync_cli.store import Batch, ClearCounts
+from odoo_sync_cli.verify import CompletenessReport
 
 # Consoles resolve sys.stdout/sys.stderr when they print, so test runners can capture them.
 out = Console(highlight=False, soft_wrap=True)
@@ -44,7 +66,10 @@ def _line(*parts: str | tuple[str, str]) -> None:
 
 def _table(table: Table) -> None:
     # A pipe or a file gets the whole table: rich would otherwise cut cells to 80 columns.
-    out.print(table, width=None if out.is_terminal else 240)
+    if out.is_terminal:
+        out.print(table)
+    else:
+        Console(highlight=False, width=240, file=sys.stdout).print(table)
 
 
 def error(message: str) -> None:
@@ -137,7 +162,7 @@ def prepare_results(results: Sequence[PrepareResult]) -> None:
             _line((r.user, "bold"), ": ", (r.refused, "yellow"))
             continue
         if r.error is not None:
-            _line((r.user, "bold"), ": ", (str(r.error), "red"))
+            error(f"{r.user}: {r.error}")
             continue
         total = sum(m.batches for m in r.modules) + sum(1 for m in r.modules if m.reconcile)
         _line(
@@ -208,7 +233,7 @@ def step_report(report: StepReport) -> None:
         return
     for u in report.users:
         if u.error is not None:
-            _line((u.user, "bold"), ": ", (str(u.error), "red"))
+            error(f"{u.user}: {u.error}")
         elif u.note:
             _line((u.user, "bold"), f": {u.note}")
         elif u.status == "in_progress" and u.pages:
@@ -295,3 +320,432 @@ def queue_results(results: Sequence[QueueResult], *, verb: str = "queued") -> No
 def _json(data: Any) -> None:
     # Plain text, not rich: scripts parse this, so no colour and no wrapping.
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+# --------------------------------------------------------------------------- loop and test-complete
+
+LOOP_LOG = logging.getLogger("odoosync.loop")
+
+LOOP_STATE_STYLE = {
+    **STATUS_STYLE,
+    "preparing": "yellow",
+    "syncing": "cyan",
+    "retrying": "yellow",
+    "waiting": "magenta",
+    "busy": "magenta",
+}
+_WARN_STATES = frozenset({"failed", "waiting"})
+
+
+@dataclass
+class _Tally:
+    """A user's plan as a display last knew it: updated from totals and from pages."""
+
+    synced: int = 0
+    expected: int = 0
+    batches_done: int = 0
+    batches_total: int = 0
+    state: str = ""
+    module: str = ""
+    message: str | None = None
+
+    def fraction(self) -> str:
+        return (
+            f"{self.synced:,}/{self.expected:,} records, "
+            f"{self.batches_done}/{self.batches_total} batches"
+        )
+
+
+def _where(batch: Batch) -> str:
+    if batch.kind == RECONCILE:
+        return "reconcile"
+    if batch.kind == "full":
+        top = "+" if batch.hi_id is None else str(batch.hi_id)
+        return f"full, ids {batch.lo_id + 1}..{top}"
+    return f"{batch.kind}, changed since {batch.window_lo or 'the start'}"
+
+
+class LogRenderer:
+    """Plain timestamped lines for a pipe, a file or cron, through the ``odoosync.loop`` logger.
+
+    One line per finished batch and per change of a user's state; ``--verbose`` (DEBUG) adds
+    one per page. No colour, no cursor movement: what a log file can hold. Thread-safe.
+    """
+
+    def __init__(self, log: logging.Logger = LOOP_LOG) -> None:
+        self.log = log
+        self._lock = threading.Lock()
+        self._users: dict[str, _Tally] = {}
+
+    def _tally(self, user: str) -> _Tally:
+        return self._users.setdefault(user, _Tally())
+
+    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
+        with self._lock:
+            t = self._tally(user)
+            t.batches_total, t.batches_done = batches_total, batches_done
+
+    def batch_started(self, user: str, batch: Batch) -> None:
+        self.log.debug("%s %s batch %d (%s) started", user, batch.module, batch.seq, _where(batch))
+
+    def page_stored(self, user: str, batch: Batch, records: int) -> None:
+        with self._lock:
+            if batch.kind != RECONCILE:
+                self._tally(user).synced += records
+        self.log.debug(
+            "%s %s batch %d: page of %d record(s), cursor at id %d",
+            user,
+            batch.module,
+            batch.seq,
+            records,
+            batch.cursor,
+        )
+
+    def batch_finished(self, user: str, batch: Batch) -> None:
+        with self._lock:
+            t = self._tally(user)
+            t.batches_done += 1
+            where = t.fraction()
+        if batch.kind == RECONCILE:
+            return  # the reconcile's note says what it found
+        self.log.info(
+            "%s %s batch %d done (%s): %d record(s) in %d page(s); %s",
+            user,
+            batch.module,
+            batch.seq,
+            _where(batch),
+            batch.synced,
+            batch.pages,
+            where,
+        )
+
+    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
+        self.log.warning(
+            "%s %s batch %d failed at cursor %d: %s",
+            user,
+            batch.module,
+            batch.seq,
+            batch.cursor,
+            error,
+        )
+
+    def note(self, user: str, message: str) -> None:
+        self.log.info("%s: %s", user, message)
+
+    def user_finished(self, user: str, status: str) -> None:
+        with self._lock:
+            t = self._tally(user)
+            t.state = status
+            where = t.fraction()
+        self.log.info("%s: %s; %s", user, status, where)
+
+    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+        with self._lock:
+            t = self._tally(user)
+            if t.state == state and t.message == message:
+                return
+            t.state, t.message = state, message
+        level = logging.WARNING if state in _WARN_STATES else logging.INFO
+        if message:
+            self.log.log(level, "%s: %s: %s", user, state, message)
+        else:
+            self.log.log(level, "%s: %s", user, state)
+
+    def user_totals(
+        self,
+        user: str,
+        *,
+        records_synced: int,
+        records_expected: int,
+        batches_done: int,
+        batches_total: int,
+    ) -> None:
+        with self._lock:
+            t = self._tally(user)
+            t.synced, t.expected = records_synced, records_expected
+            t.batches_done, t.batches_total = batches_done, batches_total
+
+
+class _RecordsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        total = int(task.total) if task.total is not None else 0
+        return Text(f"{int(task.completed):,}/{total:,} records")
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-" if not speed else f"{speed:,.0f} rec/s", style="dim")
+
+
+class ProgressRenderer:
+    """One rich progress bar per user, for a terminal; notes and failures print above them.
+
+    Each bar shows the user, a status word, records synced of expected, batches done of
+    planned, the rate, the time left and the module being synced. Thread-safe: rich's
+    ``Progress`` locks its own updates, and this class locks its per-user state.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or out
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[user]}"),
+            TextColumn("{task.fields[state]}"),
+            BarColumn(bar_width=28),
+            TaskProgressColumn(),
+            _RecordsColumn(),
+            TextColumn("batches {task.fields[batches]}"),
+            _RateColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[module]}", style="dim"),
+            console=self.console,
+            refresh_per_second=4,
+        )
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskID] = {}
+        self._users: dict[str, _Tally] = {}
+
+    def __enter__(self) -> ProgressRenderer:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _task(self, user: str) -> tuple[TaskID, _Tally]:
+        task = self._tasks.get(user)
+        if task is None:
+            task = self._tasks[user] = self.progress.add_task(
+                user, total=None, user=escape(user), state="", batches="0/0", module=""
+            )
+        return task, self._users.setdefault(user, _Tally())
+
+    def _draw(self, task: TaskID, t: _Tally) -> None:
+        style = LOOP_STATE_STYLE.get(t.state, "")
+        total = max(t.expected, t.synced)
+        self.progress.update(
+            task,
+            total=total if total or t.state == "done" else None,
+            completed=t.synced,
+            state=f"[{style}]{escape(t.state)}[/]" if style else escape(t.state),
+            batches=f"{t.batches_done}/{t.batches_total}",
+            module=escape(t.module),
+        )
+
+    def _say(self, *parts: str | tuple[str, str]) -> None:
+        self.console.print(Text.assemble(*parts))
+
+    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            t.batches_total, t.batches_done = batches_total, batches_done
+            self._draw(task, t)
+
+    def batch_started(self, user: str, batch: Batch) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            t.module = batch.module if batch.kind != RECONCILE else f"{batch.module} (reconcile)"
+            self._draw(task, t)
+
+    def page_stored(self, user: str, batch: Batch, records: int) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            if batch.kind != RECONCILE:
+                t.synced += records
+            self._draw(task, t)
+
+    def batch_finished(self, user: str, batch: Batch) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            t.batches_done += 1
+            self._draw(task, t)
+
+    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
+        self._say(
+            (user, "bold"),
+            f" {batch.module} batch {batch.seq} failed at cursor {batch.cursor}: ",
+            (error, "red"),
+        )
+
+    def note(self, user: str, message: str) -> None:
+        self._say((user, "bold"), f": {message}")
+
+    def user_finished(self, user: str, status: str) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            t.state, t.module = status, ""
+            if status == "done":
+                t.synced = max(t.synced, t.expected)
+            self._draw(task, t)
+
+    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            changed = (t.state, t.message) != (state, message)
+            t.state, t.message = state, message
+            self._draw(task, t)
+        if changed and message and state in _WARN_STATES | {"busy", "retrying"}:
+            self._say(
+                (user, "bold"), ": ", (state, LOOP_STATE_STYLE.get(state, "")), f": {message}"
+            )
+
+    def user_totals(
+        self,
+        user: str,
+        *,
+        records_synced: int,
+        records_expected: int,
+        batches_done: int,
+        batches_total: int,
+    ) -> None:
+        with self._lock:
+            task, t = self._task(user)
+            t.synced, t.expected = records_synced, records_expected
+            t.batches_done, t.batches_total = batches_done, batches_total
+            self._draw(task, t)
+
+
+@contextmanager
+def loop_logging(
+    *, stream: IO[str] | None, level: int, log_file: Path | None
+) -> Iterator[logging.Logger]:
+    """Send the loop's log lines to ``stream`` (at ``level``) and to ``log_file``, for a while."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    # A NullHandler keeps logging's last-resort handler from printing when no other is set.
+    handlers: list[logging.Handler] = [logging.NullHandler()]
+    if stream is not None:
+        handlers.append(logging.StreamHandler(stream))
+        handlers[-1].setLevel(level)
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot write the log file {log_file} ({exc.strerror})") from exc
+        handlers[-1].setLevel(min(level, logging.INFO))
+    for h in handlers:
+        h.setFormatter(formatter)
+        LOOP_LOG.addHandler(h)
+    LOOP_LOG.setLevel(logging.DEBUG)
+    LOOP_LOG.propagate = False
+    try:
+        yield LOOP_LOG
+    finally:
+        for h in handlers:
+            LOOP_LOG.removeHandler(h)
+            h.close()
+
+
+@contextmanager
+def loop_reporter(
+    *, verbose: bool = False, quiet: bool = False, log_file: Path | None = None
+) -> Iterator[LoopReporter]:
+    """Bars in a terminal, plain log lines elsewhere (and in ``log_file`` either way)."""
+    bars = out.is_terminal and not quiet
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    with loop_logging(stream=None if bars else sys.stdout, level=level, log_file=log_file):
+        log = LogRenderer()
+        if not bars:
+            yield log
+            return
+        with ProgressRenderer() as display:
+            yield TeeReporter(display, log)
+
+
+def say(message: str, style: str = "") -> None:
+    """One line of the loop's own (a URL, a stop request), plain when not in a terminal."""
+    _line((message, style))
+
+
+def loop_summary(summary: LoopSummary) -> None:
+    how = "Stopped" if summary.stopped else "Finished"
+    rate = f" ({summary.records / summary.seconds:,.0f} records/s)" if summary.seconds > 0 else ""
+    counts = ", ".join(
+        f"{n} {status}"
+        for status in ("done", "in_progress", "failed", "not_started", "idle")
+        if (n := summary.count(status))
+    )
+    _line(
+        (f"{how} after {summary.seconds:.1f} s: ", "bold"),
+        f"{len(summary.users)} user(s) ({counts or 'none'}); {summary.records:,} record(s) in "
+        f"{summary.pages:,} page(s){rate}",
+    )
+    for u in summary.failed:
+        later = f"; next try in {u.retry_in:.0f} s" if u.retry_in else ""
+        _line((u.user, "bold"), ": ", (f"failed: {u.last_error or 'see status'}{later}", "red"))
+
+
+def cursor_report(report: CursorReport, *, as_json: bool = False) -> None:
+    if as_json:
+        _json(report.to_dict())
+        return
+    bound = f" (the first {report.examined:,})" if report.bounded else ""
+    _line(
+        (report.user, "bold"),
+        f": {report.model} on Odoo {report.server_version}, {report.records:,} record(s)"
+        f"{bound}, pages of {report.page_size}; datetime semantics: ",
+        (report.semantics, "bold"),
+    )
+    table = Table("#", "check", "result", "what was seen", show_lines=True)
+    for n, check in enumerate(report.checks, start=1):
+        table.add_row(
+            str(n),
+            check.title,
+            Text("PASS", "green") if check.passed else Text("FAIL", "bold red"),
+            check.detail,
+        )
+    _table(table)
+    if report.passed:
+        _line((f"All {len(report.checks)} checks passed.", "green"))
+    else:
+        _line((f"{len(report.failed)} of {len(report.checks)} checks failed.", "red"))
+
+
+def cursor_progress(message: str) -> None:
+    """A step of validate-cursor, on stderr so that --json output stays clean."""
+    if err.is_terminal:
+        err.print(Text(message, style="dim"))
+
+
+def complete_report(report: CompletenessReport) -> None:
+    table = Table(
+        "module",
+        "model",
+        "records",
+        "in Odoo",
+        "batches",
+        "pages",
+        "time",
+        "records/s",
+        "retries",
+        "sampled",
+        "result",
+    )
+    for m in report.modules:
+        if m.skipped:
+            table.add_row(m.module, m.model, *["-"] * 8, Text(f"skipped: {m.skipped}", "yellow"))
+            continue
+        problems = len(m.problems())
+        table.add_row(
+            m.module,
+            m.model,
+            f"{m.mirror_count:,}",
+            f"{m.server_count:,}",
+            str(m.batches),
+            str(m.pages),
+            f"{m.seconds:.1f} s" if report.synced else "-",
+            f"{m.rate:,.0f}" if m.rate and report.synced else "-",
+            str(m.retries),
+            str(m.sampled),
+            Text("ok", "green") if not problems else Text(f"{problems} problem(s)", "bold red"),
+        )
+    _table(table)
+    what = f"synced in {report.sync_seconds:.1f} s, " if report.synced else ""
+    if report.passed:
+        _line(
+            ("test-complete passed", "bold green"),
+            f" for {report.user}: {what}verified in {report.verify_seconds:.1f} s.",
+        )
+        return
+    for problem in report.problems()[:20]:
+        _line(("  " + problem, "red"))

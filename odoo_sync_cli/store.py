@@ -1168,6 +1168,31 @@ class Store:
         ).fetchone()
         return int(row[0])
 
+    @_translated
+    def live_ids(self, user: str, table: str) -> list[int]:
+        """The ids of ``user``'s records in ``table`` that are not marked deleted, ascending."""
+        if not self.db.table(table).exists():
+            return []
+        cur = self.conn.execute(
+            f"SELECT id FROM {quote_identifier(table)} "
+            "WHERE user = ? AND _deleted_at IS NULL ORDER BY id",
+            (user,),
+        )
+        return [int(r[0]) for r in cur]
+
+    @_translated
+    def rows_by_ids(self, user: str, table: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Raw rows of ``user`` in ``table`` with these ids, deleted ones included, by id."""
+        if not ids or not self.db.table(table).exists():
+            return {}
+        cur = self.conn.execute(
+            f"SELECT * FROM {quote_identifier(table)} "
+            "WHERE user = ? AND id IN (SELECT value FROM json_each(?))",
+            (user, json.dumps(list(ids))),
+        )
+        names = [d[0] for d in cur.description]
+        return {int(row[names.index("id")]): dict(zip(names, row, strict=True)) for row in cur}
+
     # ---- progress and clearing
 
     @_translated

@@ -218,6 +218,36 @@ def test_secrets_never_reach_the_output(simulator: Simulator) -> None:
     assert "hunter2-wrong-key" not in joined
 
 
+def test_one_failing_user_among_several(simulator: Simulator) -> None:
+    add_alice(simulator, "--no-check", secret="revoked-key")
+    ok(
+        "user",
+        "add",
+        "bob",
+        "--url",
+        simulator.url,
+        "--db",
+        simulator.database,
+        "--login",
+        simulator.login,
+        input=simulator.api_key + "\n",
+    )
+    result = run("prepare")
+    assert result.exit_code == 4
+    assert "bob: planned" in result.stdout
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("Error: alice: user 'alice'")
+    assert "odoosync user set-secret alice" in errors[0]
+    stepped = ok("step")
+    assert "bob: sync done" in stepped.stdout
+    data = json.loads(ok("status", "--json").stdout)
+    assert [(u["user"], u["syncStatus"]) for u in data["users"]] == [
+        ("alice", "failed"),
+        ("bob", "done"),
+    ]
+    assert "revoked-key" not in json.dumps(data) + result.output + stepped.output
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.db")
     plain = run("--db", missing, "status")

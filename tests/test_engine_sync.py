@@ -207,6 +207,7 @@ def test_changes_during_and_between_syncs_are_caught(
     assert len(spare) >= 12
     early, late_read, archived, gone_read, gone_unread, renamed, *rest = spare
     late_read = max(spare)  # read by the last batch, after the change below
+    assert early <= 100 and gone_read <= 100, "both lie in the first page of 100"
     # A write just before prepare puts the high-water mark at "now".
     sim.write("res.partner", [renamed], {"name": "Renamed before sync 1"})
     engine.prepare(settings)
@@ -374,6 +375,27 @@ def test_failure_of_one_user_does_not_stop_the_others(
     report = engine.step(settings)
     assert [(u.user, u.status) for u in report.users] == [("bob", "done")]
     assert engine.user_get(settings, "alice").status == "failed"
+
+
+def test_a_page_out_of_id_order_fails_the_batch_and_stores_nothing(
+    tmp_path: Path, simulator: Simulator
+) -> None:
+    settings = make_settings(tmp_path, page_size=50, modules={"contacts": {"fields": ["name"]}})
+    add_user(settings, simulator, "alice")
+    engine.prepare(settings)
+
+    def shuffling(user: Any, s: Settings) -> Any:
+        client = engine.make_client(user, s)
+        read = client.search_read
+        client.search_read = lambda *a, **k: list(reversed(read(*a, **k)))  # type: ignore[method-assign]
+        return client
+
+    with pytest.raises(OdooSyncError, match="out of id order"):
+        engine.step(settings, users=["alice"], connect=shuffling)
+    with Store.open(settings.db_path) as store:
+        assert store.mirrored_count("alice", "res_partner") == 0
+        batch = store.batches("alice")[0]
+        assert (batch.status, batch.cursor) == ("failed", 0)
 
 
 # --- state rules -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ cases on status and error name only (status only when the body is not JSON).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +93,15 @@ def _error_name(body: Any, path: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def replay_client(dataset_simulator: Simulator) -> Any:
+def replay_client(dataset_simulator: Simulator) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=dataset_simulator.url, timeout=60.0) as client:
         yield client
 
 
 @pytest.mark.parametrize("case", _params())
-def test_replay(case: dict[str, Any], dataset_simulator: Simulator, replay_client: Any) -> None:
+def test_replay(
+    case: dict[str, Any], dataset_simulator: Simulator, replay_client: httpx.Client
+) -> None:
     request = _substitute(case["request"], _secrets(dataset_simulator))
     expected = case["response"]
     body = request["body"]

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -554,6 +556,40 @@ def test_control_api(make_simulator: Callable[..., Simulator]) -> None:
     assert sim.control("stats").json()["result"]["total_requests"] == 0
     info = sim.control("info").json()["result"]
     assert info["databases"][sim.database]["res.partner"] == 150
+
+
+def test_python_mutations_and_clean_stop() -> None:
+    sim = start_simulator(records=60, seed=4)
+    with sim:
+        port = sim.server.server_address[1]
+        ids = sim.create("res.partner", [{"name": "M1"}, {"name": "M2"}])
+        # The storage contract keeps write_date with microseconds: one call, one transaction.
+        stored = sim.store.conn.execute(
+            f"SELECT DISTINCT write_date FROM res_partner WHERE id IN ({ids[0]}, {ids[1]})"
+        ).fetchall()
+        assert len(stored) == 1 and len(stored[0][0]) == 26
+        at = datetime(2024, 5, 6, 7, 8, 9, 123456)
+        assert sim.write("res.partner", ids, {"city": "Liège"}, at=at)
+        assert sim.store.read("res.partner", ids, ["write_date"])[0]["write_date"] == (
+            "2024-05-06 07:08:09"
+        )
+        assert sim.archive("res.partner", ids[:1]) and sim.unarchive("res.partner", ids[:1])
+        (late,) = sim.late_commit("res.partner", seconds_ago=7200, vals_list=[{"name": "Late"}])
+        stamp = sim.store.read("res.partner", [late], ["write_date"])[0]["write_date"]
+        age = datetime.now(UTC).replace(tzinfo=None) - datetime.fromisoformat(stamp)
+        assert timedelta(seconds=7100) < age < timedelta(seconds=7300)
+        assert sim.unlink("res.partner", ids)
+        assert sim.store.read("res.partner", ids, ["name"]) == []
+        # A keep-alive connection left open must not keep the server alive.
+        idle = httpx.Client(base_url=sim.url)
+        assert idle.get("/web/version").status_code == 200
+    try:
+        mine = f"odoo-simulator-{port}"
+        assert not [t for t in threading.enumerate() if t.name.split("-conn-")[0] == mine]
+        with pytest.raises(httpx.TransportError):
+            idle.get("/web/version")
+    finally:
+        idle.close()
 
 
 # -- several databases ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from odoo_sync_cli.simulator.server import (
     DEFAULT_DATABASE,
     DEFAULT_LOGIN,
     DEFAULT_PASSWORD,
+    Fault,
     SimDatabase,
     SimulatorServer,
 )
@@ -42,6 +43,13 @@ def _parse_databases(spec: str) -> list[tuple[str, int]]:
             raise argparse.ArgumentTypeError(f"expected name:N[,name:N...], got {part!r}")
         out.append((name, int(records)))
     return out
+
+
+def _parse_kinds(spec: str) -> list[Fault]:
+    try:
+        return [Fault.parse(k.strip()) for k in spec.split(",") if k.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     parser.add_argument(
         "--fail-rate", type=float, default=0.0, help="probability that a request fails"
+    )
+    parser.add_argument(
+        "--fail-kinds",
+        type=_parse_kinds,
+        help="faults drawn by --fail-rate, e.g. 502,503,429:5,drop,slow:3,truncate,cut "
+        "(default: 429,502,503,504,drop)",
     )
     parser.add_argument(
         "--store-dir",
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             odoo_version=args.odoo_version,
             latency=args.latency,
             fail_rate=args.fail_rate,
+            fail_kinds=args.fail_kinds,
         )
         first = server.primary
         info: dict[str, Any] = {

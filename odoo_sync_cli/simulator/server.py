@@ -16,6 +16,12 @@ Routes
     ``Authorization: bearer <api key>``; ``X-Odoo-Database`` when several databases are served.
     Errors are bare ``{name, message, arguments, context, debug}`` objects with HTTP statuses.
 
+Every database has two users: the admin (uid 2, "Mitchell Admin"; login ``admin``, password
+``admin`` and a fixed API key per database unless given) and ``demo`` (uid 5, "Marc Demo",
+password ``demo``), who lacks HR rights and so reads only the public fields of hr.employee.
+JSON-RPC takes the password or the API key as its password, JSON-2 the API key only, as in
+Odoo; neither ever appears in an answer, a repr or a log line.
+
 Methods served on every model: search, search_count, search_read, read, fields_get, create,
 write, unlink. Arguments are bound to the same Python signatures Odoo uses, so a bad call fails
 with the same TypeError text.
@@ -754,8 +760,10 @@ def _parse_at(value: object) -> datetime:
 class SimulatorServer(ThreadingHTTPServer):
     """The HTTP server; start it with :meth:`serve_forever` (or ``testing.start_simulator``)."""
 
-    daemon_threads = False
-    block_on_close = True
+    # Handler threads are daemons (a forgotten server never blocks interpreter exit); close()
+    # joins them itself, after ending their connections.
+    daemon_threads = True
+    block_on_close = False
     allow_reuse_address = True
 
     def __init__(
@@ -788,6 +796,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._handler_threads: set[threading.Thread] = set()
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), _Handler)
@@ -815,14 +824,35 @@ class SimulatorServer(ThreadingHTTPServer):
         """Stop serving, drop open connections and wait for their threads."""
         self.stopping.set()
         self.shutdown()
+        self.server_close()
         with self._connections_lock:
             conns = list(self._connections)
+            threads = list(self._handler_threads)
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        self.server_close()
+        for thread in threads:
+            thread.join(timeout=10)
 
     # -- connection bookkeeping (so close() can end keep-alive connections) -------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._process_tracked,
+            args=(request, client_address),
+            name=f"odoo-simulator-{self.server_address[1]}-conn-{client_address[1]}",
+            daemon=True,
+        )
+        with self._connections_lock:
+            self._handler_threads.add(thread)
+        thread.start()
+
+    def _process_tracked(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._handler_threads.discard(threading.current_thread())
 
     def track(self, conn: socket.socket, alive: bool) -> None:
         with self._connections_lock:
@@ -1480,10 +1510,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault.kind == "slow":
                 server.wait(fault.seconds)
-        response = server.handle_api(method, path, headers, body)
         if server.stopping.is_set():
             self.close_connection = True
             return
+        response = server.handle_api(method, path, headers, body)
         if fault is not None and fault.kind == "truncate":
             response.body = response.body[: len(response.body) // 2]
         self._send(response, cut=fault is not None and fault.kind == "cut")

@@ -76,6 +76,8 @@ _DRAFT_MOVE_LABELS = {
 }
 # The stored columns a display name is made of (see SimStore._name_of).
 _NAME_INPUTS = ("name", "complete_name", "state", "move_type")
+# What an account.move without a number holds in name (stored NULL, read False, or Odoo's '/').
+_NO_NAME = (None, False, "/")
 # Partner fields whose change alters the stored names of the partner and its contacts.
 _PARTNER_NAME_INPUTS = frozenset({"name", "parent_id", "is_company", "company_name"})
 
@@ -91,7 +93,7 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def _json_list(ids: Iterable[int]) -> str:
-    return json.dumps(list(ids), separators=(",", ":"))
+    return _ids_text(list(ids))
 
 
 def _datetime_text(value: Any) -> str | None:
@@ -119,18 +121,86 @@ def _empty_value(fld: FieldSpec) -> Any:
     return False
 
 
-def _load_converter(fld: FieldSpec) -> Callable[[Any], Any]:
-    """Turn a value as search_read returns it into the stored column value."""
-    kind = fld.type
-    if kind in X2MANY_TYPES:
-        return lambda v: _json_list(v) if v else "[]"
-    if kind == "boolean":
-        return lambda v: None if v is None else (1 if v else 0)
-    if kind == "datetime":
-        return _datetime_text
-    if kind == "json":
-        return lambda v: None if v is None or v is False else json.dumps(v)
-    return lambda v: None if v is None or v is False else v
+def _ids_text(ids: Any) -> str:
+    """An x2many value as stored: a compact JSON list."""
+    if not ids:
+        return "[]"
+    if all(type(i) is int for i in ids):
+        return "[" + ",".join(map(str, ids)) + "]"
+    return json.dumps(list(ids), separators=(",", ":"))
+
+
+# How load_rows turns one value as search_read returns it into a column value.
+_PLAIN, _MANY2ONE, _BOOLEAN, _X2MANY, _DATETIME, _JSON = range(6)
+_LOAD_KINDS = {"many2one": _MANY2ONE, "boolean": _BOOLEAN, "datetime": _DATETIME, "json": _JSON}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The insert for rows with one sequence of keys, and how to encode their values."""
+
+    insert: str
+    plan: tuple[tuple[int, str], ...]  # per key of the row: (kind or -1 to skip, relation)
+    tail: tuple[Any, ...]  # values for columns the rows lack (defaults)
+
+    @classmethod
+    def build(cls, spec: ModelSpec, keys: tuple[str, ...], stamp: str) -> _Layout:
+        exact = {"__write_date_us": "write_date", "__create_date_us": "create_date"}
+        columns: list[str] = []
+        plan: list[tuple[int, str]] = []
+        for key in keys:
+            name = exact.get(key, key)
+            fld = get_field(spec, name)
+            shadowed = key in exact.values() and any(exact[k] == key for k in exact if k in keys)
+            if fld is None or not fld.has_column or shadowed or name in columns:
+                plan.append((-1, ""))
+                continue
+            columns.append(name)
+            kind = _X2MANY if fld.type in X2MANY_TYPES else _LOAD_KINDS.get(fld.type, _PLAIN)
+            plan.append((kind, fld.relation or ""))
+        if "id" not in columns:
+            raise value_error(f"Rows loaded into {spec.name} need an 'id'")
+        tail: list[Any] = []
+        defaults = {"active": 1 if spec.has_active else None, "write_date": stamp}
+        defaults["create_date"] = stamp
+        for name, value in defaults.items():
+            fld = get_field(spec, name)
+            if fld is not None and fld.has_column and name not in columns and value is not None:
+                columns.append(name)
+                tail.append(value)
+        insert = (
+            f"INSERT OR REPLACE INTO {quote(spec.table)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        return cls(insert, tuple(plan), tuple(tail))
+
+    def encode(
+        self, rows: list[dict[str, Any]], names: dict[tuple[str, int], str]
+    ) -> list[tuple[Any, ...]]:
+        """Column values for rows of this layout, worked out one column at a time."""
+        count = len(rows)
+        columns: list[Sequence[Any]] = []
+        for (kind, relation), column in zip(
+            self.plan, zip(*(row.values() for row in rows), strict=True), strict=True
+        ):
+            if kind == _PLAIN:
+                columns.append([None if v is False else v for v in column])
+            elif kind == _MANY2ONE:
+                pairs = [v for v in column if isinstance(v, list | tuple)]
+                names.update(((relation, v[0]), v[1]) for v in pairs)
+                columns.append(
+                    [v[0] if isinstance(v, list | tuple) else (v or None) for v in column]
+                )
+            elif kind == _X2MANY:
+                columns.append([_ids_text(v) for v in column])
+            elif kind == _DATETIME:
+                columns.append([_datetime_text(v) for v in column])
+            elif kind == _BOOLEAN:
+                columns.append([None if v is None else (1 if v else 0) for v in column])
+            elif kind == _JSON:
+                columns.append([None if v is None or v is False else json.dumps(v) for v in column])
+        columns.extend([value] * count for value in self.tail)
+        return list(zip(*columns, strict=True))
 
 
 def _id_list(text: str | None) -> list[int]:
@@ -274,71 +344,40 @@ class SimStore:
     # -- loading ----------------------------------------------------------------------------
 
     def load_rows(self, model: str, rows: Iterable[dict[str, Any]]) -> int:
-        """Bulk-load rows shaped as search_read returns them (plus ``__write_date_us`` and
-        ``__create_date_us``); rows whose id exists replace it. Returns the number loaded."""
+        """Bulk-load rows shaped as search_read returns them, in one transaction.
+
+        Rows may carry ``__write_date_us``/``__create_date_us`` (the exact stored stamps);
+        without them the read-back values are used, and without those the load time. Keys
+        that are not stored fields are ignored; a row whose id exists replaces it. Returns the
+        number of rows loaded.
+        """
         with self._lock:
             spec = model_spec(self.registry, model)
-            fields = [f for f in spec.column_fields() if f.name != "id"]
-            columns = ["id", *(f.name for f in fields)]
-            insert = (
-                f"INSERT OR REPLACE INTO {quote(spec.table)} "
-                f"({', '.join(quote(c) for c in columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})"
-            )
-            m2o = {i + 1: f.relation or "" for i, f in enumerate(fields) if f.type == "many2one"}
-            converters = [(f.name, _load_converter(f)) for f in fields if f.type != "many2one"]
-            plain_index = [i + 1 for i, f in enumerate(fields) if f.type != "many2one"]
-            index = {name: i for i, name in enumerate(columns)}
-            naming = [(k, index[k]) for k in ("id", *_NAME_INPUTS) if k in index]
-            stamp = self._now(None)
+            layouts: dict[tuple[str, ...], _Layout] = {}
             seen_names: dict[tuple[str, int], str] = {}
+            stamp = self._now(None)
             count = 0
-
-            def encode(row: dict[str, Any]) -> list[Any]:
-                out: list[Any] = [None] * len(columns)
-                out[0] = row["id"]
-                for i, (name, convert) in zip(plain_index, converters, strict=True):
-                    out[i] = convert(row.get(name))
-                for i, relation in m2o.items():
-                    value = row.get(columns[i])
-                    if isinstance(value, list | tuple):
-                        seen_names[(relation, value[0])] = value[1]
-                        out[i] = value[0]
-                    elif value is not None and value is not False:
-                        out[i] = value
-                for key, column in (
-                    ("__write_date_us", "write_date"),
-                    ("__create_date_us", "create_date"),
-                ):
-                    if column in index:
-                        exact = row.get(key) or row.get(column)
-                        out[index[column]] = _datetime_text(exact) if exact else stamp
-                if "active" in index and "active" not in row:
-                    out[index["active"]] = 1
-                return out
-
             with self._transaction() as conn:
                 iterator = iter(rows)
                 while chunk := list(islice(iterator, _LOAD_CHUNK)):
-                    encoded = [encode(row) for row in chunk]
-                    conn.executemany(insert, encoded)
+                    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+                    for row in chunk:
+                        groups.setdefault(tuple(row), []).append(row)
+                    for keys, group in groups.items():
+                        layout = layouts.get(keys)
+                        if layout is None:
+                            layout = layouts[keys] = _Layout.build(spec, keys, stamp)
+                        conn.executemany(layout.insert, layout.encode(group, seen_names))
                     conn.executemany(
                         f"INSERT OR REPLACE INTO {NAMES_TABLE} (model, id, name) VALUES (?, ?, ?)",
-                        (
-                            (
-                                model,
-                                values[0],
-                                self._name_of(spec, {k: values[i] for k, i in naming}),
-                            )
-                            for values in encoded
-                        ),
+                        [(model, row["id"], self._name_of(spec, row)) for row in chunk],
                     )
                     count += len(chunk)
                 conn.executemany(
                     f"INSERT OR IGNORE INTO {NAMES_TABLE} (model, id, name) VALUES (?, ?, ?)",
-                    ((rel, rid, name) for (rel, rid), name in seen_names.items()),
+                    [(rel, rid, name) for (rel, rid), name in seen_names.items()],
                 )
-                self._fill_partner_names(spec, columns)
+                self._fill_partner_names(spec)
             return count
 
     def load_dataset(self, directory: Path) -> dict[str, int]:
@@ -354,7 +393,7 @@ class SimStore:
                 )
         return counts
 
-    def _fill_partner_names(self, spec: ModelSpec, columns: list[str]) -> None:
+    def _fill_partner_names(self, spec: ModelSpec) -> None:
         """Compute ``complete_name`` for loaded partner rows that came without one."""
         if not self._has_partner_names(spec):
             return
@@ -375,7 +414,7 @@ class SimStore:
         name = row.get("name")
         if spec.name == "res.partner" and row.get("complete_name"):
             return str(row["complete_name"])
-        if spec.name == "account.move" and row.get("state") == "draft" and name in (None, "/"):
+        if spec.name == "account.move" and row.get("state") == "draft" and name in _NO_NAME:
             label = _DRAFT_MOVE_LABELS.get(str(row.get("move_type")), "Draft Entry")
             return f"{label} (* {row['id']})"
         if isinstance(name, str):

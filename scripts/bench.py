@@ -1,0 +1,274 @@
+"""Where the time goes: odoosync's sync against a raw page fetch and write_date-ordered paging.
+
+Run it through ``scripts/bench``. Each figure comes from its own child process, so that peak memory
+(``ru_maxrss``) is that measurement's alone. The simulator runs in another process, as a real
+server would, so the client's and the server's work do not share one interpreter.
+
+Measurements, on res.partner at each size:
+  (a) raw:      page by id (``id > cursor``, ``order='id asc'``) with odoosync's field list, store nothing
+  (b) odoosync: a full sync of the contacts module (prepare, then step to the end) into SQLite
+  (c) keyset:   page in ``write_date asc, id asc`` order with offset paging, store nothing
+and the wall time of a sync of 1 user against 20 users at 50 ms latency (``odoosync loop --once``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = 1000
+CONTACTS_ONLY = """\
+page_size = {page}
+batch_size = 20000
+reconcile = "never"
+
+[modules.sale_orders]
+enabled = false
+[modules.invoices]
+enabled = false
+[modules.employees]
+enabled = false
+"""
+
+
+def peak_rss_mib() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def simulator(*args: str) -> Iterator[dict[str, Any]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "odoo_sync_cli.simulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        info: dict[str, Any] = json.loads(proc.stdout.readline())
+        for line in proc.stdout:  # wait until it says it serves
+            if line.startswith("serving"):
+                break
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    env = dict(os.environ, ODOOSYNC_DB=str(workdir / "odoosync.db"))
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--info", json.dumps(info), str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"bench child {mode} failed:\n{out.stderr}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _settings(workdir: Path) -> Any:
+    from odoo_sync_cli.config import load_settings
+
+    config = workdir / "odoosync.toml"
+    config.write_text(CONTACTS_ONLY.format(page=PAGE))
+    return load_settings(config, db=workdir / "odoosync.db")
+
+
+def _client(info: dict[str, Any]) -> Any:
+    from pydantic import SecretStr
+
+    from odoo_sync_cli.odoo import Connection, OdooClient
+
+    return OdooClient(
+        Connection(
+            user="bench",
+            url=info["url"],
+            database=info["database"],
+            login=info["login"],
+            secret=SecretStr(info["api_key"]),
+        )
+    )
+
+
+def _fields(client: Any, settings: Any) -> list[str]:
+    from odoo_sync_cli.engine import select_fields
+
+    module = next(m for m in settings.for_user("bench").modules if m.name == "contacts")
+    return list(
+        select_fields(module, client.fields_get("res.partner", attributes=["type", "store"]))
+    )
+
+
+def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    settings = _settings(workdir)
+    started = time.perf_counter()
+    records = 0
+    distinct = 0
+    if mode in ("raw", "keyset"):
+        with _client(info) as client:
+            fields = _fields(client, settings)
+            context = {"active_test": False}
+            seen: set[int] = set()
+            cursor, offset = 0, 0
+            while True:
+                if mode == "raw":
+                    page = client.search_read(
+                        "res.partner",
+                        [["id", ">", cursor]],
+                        fields,
+                        order="id asc",
+                        limit=PAGE,
+                        context=context,
+                    )
+                else:
+                    page = client.search_read(
+                        "res.partner",
+                        [],
+                        fields,
+                        order="write_date asc, id asc",
+                        offset=offset,
+                        limit=PAGE,
+                        context=context,
+                    )
+                    offset += len(page)
+                records += len(page)
+                seen.update(row["id"] for row in page)
+                if len(page) < PAGE:
+                    break
+                cursor = page[-1]["id"]
+            distinct = len(seen)
+    elif mode == "sync":
+        from pydantic import SecretStr
+
+        from odoo_sync_cli import engine
+
+        engine.user_add(
+            settings,
+            name="bench",
+            url=info["url"],
+            database=info["database"],
+            login=info["login"],
+            secret=SecretStr(info["api_key"]),
+        )
+        engine.prepare(settings, users=["bench"])
+        report = engine.step(settings, users=["bench"])
+        records = sum(u.records for u in report.users)
+        status = engine.status(settings, user="bench")[0].to_json()
+        distinct = int(status["progress"]["recordsSynced"])
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    seconds = time.perf_counter() - started
+    return {
+        "mode": mode,
+        "records": records,
+        "distinct": distinct,
+        "seconds": seconds,
+        "peak_mib": peak_rss_mib(),
+    }
+
+
+def multi_user(users: int, records: int, latency: float) -> float:
+    dbs = ",".join(f"db{i}:{records}" for i in range(users))
+    with (
+        simulator("--databases", dbs, "--latency", str(latency)) as info,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        env = dict(os.environ, ODOOSYNC_DB=str(Path(tmp) / "odoosync.db"))
+        config = Path(tmp) / "odoosync.toml"
+        config.write_text(CONTACTS_ONLY.format(page=PAGE))
+        odoosync = [sys.executable, "-m", "odoo_sync_cli", "--config", str(config)]
+        keys = {d["database"]: d["api_key"] for d in info.get("databases", [info])}
+        for i in range(users):
+            subprocess.run(
+                [
+                    *odoosync,
+                    "user",
+                    "add",
+                    f"u{i}",
+                    "--url",
+                    info["url"],
+                    "--db",
+                    f"db{i}",
+                    "--login",
+                    info["login"],
+                    "--no-check",
+                ],
+                input=keys[f"db{i}"] + "\n",
+                text=True,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        started = time.perf_counter()
+        subprocess.run(
+            [*odoosync, "loop", "--once", "--interval", "1", "--quiet"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child")
+    parser.add_argument("--info")
+    parser.add_argument("workdir", nargs="?")
+    parser.add_argument("--sizes", default="10000,100000")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_child(args.child, json.loads(args.info), Path(args.workdir))))
+        return
+
+    print(f"odoosync benchmark: res.partner, pages of {PAGE}, simulator in its own process")
+    print(
+        f"{'size':>8} {'measurement':<34} {'records':>8} {'seconds':>8} {'rec/s':>8} {'peak MiB':>9}"
+    )
+    for size in (int(s) for s in args.sizes.split(",")):
+        with simulator("--records", str(size)) as info:
+            results = {}
+            for mode, label in (
+                ("raw", "(a) raw page fetch, stores nothing"),
+                ("sync", "(b) odoosync full sync"),
+                ("keyset", "(c) write_date asc, id asc paging"),
+            ):
+                with tempfile.TemporaryDirectory() as tmp:
+                    r = child(mode, info, Path(tmp))
+                results[mode] = r
+                rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
+                print(
+                    f"{size:>8} {label:<34} {r['records']:>8} {r['seconds']:>8.2f} "
+                    f"{rate:>8.0f} {r['peak_mib']:>9.1f}"
+                )
+            a, b, c = (results[m]["seconds"] for m in ("raw", "sync", "keyset"))
+            print(
+                f"{size:>8} ratios: b/a = {b / a:.2f} (target <= 1.25), c/b = {c / b:.2f}; "
+                f"mirror holds {results['sync']['distinct']} distinct of {size}"
+            )
+    per_user = 5000
+    one = multi_user(1, per_user, 0.05)
+    twenty = multi_user(20, per_user, 0.05)
+    print(
+        f"loop --once, {per_user} partners per user, 50 ms latency: 1 user {one:.1f} s, "
+        f"20 users {twenty:.1f} s ({twenty / one:.1f}x the time for 20x the work)"
+    )
+
+
+if __name__ == "__main__":
+    main()
