@@ -126,32 +126,70 @@ class TableSpec:
         return [c.field for c in self.columns]
 
 
-def record_to_row(spec: TableSpec, record: Mapping[str, Any]) -> dict[str, Any]:
-    """An API record (``search_read`` shape) as column values of ``spec.table``."""
-    row: dict[str, Any] = {}
+_PLAIN, _MANY2ONE, _JSON, _BOOLEAN = range(4)
+
+
+@functools.lru_cache(maxsize=256)
+def _encoding(spec: TableSpec) -> tuple[tuple[str, int, bool], ...]:
+    # Worked out once per table: a page of 1,000 wide records would otherwise redo it per value.
+    plan: list[tuple[str, int, bool]] = []
     for col in spec.columns:
-        value = record.get(col.field, False)
         storage = col.storage
         if storage == "many2one":
-            if isinstance(value, list | tuple) and value:
-                row[col.column] = value[0]
-                row[col.name_column or ""] = value[1] if len(value) > 1 else None
-            elif isinstance(value, int) and not isinstance(value, bool):
-                row[col.column] = value
-                row[col.name_column or ""] = None
-            else:
-                row[col.column] = None
-                row[col.name_column or ""] = None
+            kind = _MANY2ONE
         elif storage == "json":
-            row[col.column] = None if value is False or value is None else json.dumps(value)
+            kind = _JSON
         elif col.type == "boolean":
-            row[col.column] = None if value is None else int(bool(value))
-        elif value is False or value is None:
-            row[col.column] = None
+            kind = _BOOLEAN
         else:
-            row[col.column] = value
-    row["_write_date"] = record.get("write_date") or None
-    return row
+            kind = _PLAIN
+        plan.append((col.field, kind, col.name_column is not None))
+    return tuple(plan)
+
+
+def column_names(spec: TableSpec) -> list[str]:
+    """The columns :func:`encode_record` fills, in its order."""
+    names: list[str] = []
+    for col in spec.columns:
+        names.append(col.column)
+        if col.name_column:
+            names.append(col.name_column)
+    names.append("_write_date")
+    return names
+
+
+def encode_record(spec: TableSpec, record: Mapping[str, Any]) -> list[Any]:
+    """An API record (``search_read`` shape) as the values of :func:`column_names`."""
+    return _encode(_encoding(spec), record)
+
+
+def _encode(plan: tuple[tuple[str, int, bool], ...], record: Mapping[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    append = out.append
+    for name, kind, named in plan:
+        value = record.get(name, False)
+        if kind == _PLAIN:
+            append(None if value is False or value is None else value)
+        elif kind == _MANY2ONE:
+            if isinstance(value, list | tuple) and value:
+                append(value[0])
+                if named:
+                    append(value[1] if len(value) > 1 else None)
+            else:
+                append(value if isinstance(value, int) and not isinstance(value, bool) else None)
+                if named:
+                    append(None)
+        elif kind == _JSON:
+            append(None if value is False or value is None else json.dumps(value))
+        else:
+            append(None if value is None else int(bool(value)))
+    append(record.get("write_date") or None)
+    return out
+
+
+def record_to_row(spec: TableSpec, record: Mapping[str, Any]) -> dict[str, Any]:
+    """An API record (``search_read`` shape) as column values of ``spec.table``."""
+    return dict(zip(column_names(spec), encode_record(spec, record), strict=True))
 
 
 def row_to_record(spec: TableSpec, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -959,14 +997,7 @@ class Store:
     ) -> None:
         if not records:
             return
-        rows = [record_to_row(spec, r) for r in records]
-        columns: list[str] = []
-        for col in spec.columns:
-            columns.append(col.column)
-            if col.name_column:
-                columns.append(col.name_column)
-        columns.append("_write_date")
-        names = ["user", *[c for c in columns if c != "id"], "id", "_synced_at", "_deleted_at"]
+        names = ["user", *column_names(spec), "_synced_at", "_deleted_at"]
         placeholders = ", ".join("?" for _ in names)
         updates = ", ".join(
             f"{quote_identifier(c)} = excluded.{quote_identifier(c)}"
@@ -978,10 +1009,8 @@ class Store:
             f"({', '.join(quote_identifier(n) for n in names)}) VALUES ({placeholders}) "
             f"ON CONFLICT (user, id) DO UPDATE SET {updates}"
         )
-        self.conn.executemany(
-            sql,
-            [(user, *[row[c] for c in columns if c != "id"], row["id"], now, None) for row in rows],
-        )
+        plan = _encoding(spec)
+        self.conn.executemany(sql, [(user, *_encode(plan, r), now, None) for r in records])
 
     @_translated
     def missing_ids(self, user: str, table: str, ids: Sequence[int]) -> list[int]:

@@ -379,7 +379,7 @@ def check(store: SimStore, rows: list[dict[str, Any]], domain: list[Any], active
 
 
 @SETTINGS
-@given(domains=st.lists(domain_strategy, min_size=1, max_size=10), active_test=st.booleans())
+@given(domains=st.lists(domain_strategy, min_size=5, max_size=25), active_test=st.booleans())
 def test_search_matches_the_plain_evaluator(
     fixed_store: SimStore, domains: list[list[Any]], active_test: bool
 ) -> None:

@@ -733,7 +733,7 @@ class _Compiler:
             "=": (start, start + _SECOND),
             "<": (None, start),
             ">=": (start, None),
-            ">": (after, None),
+            ">": (start, None),
             "<=": (None, after),
         }
         low, high = bounds[op]

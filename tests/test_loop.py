@@ -1,0 +1,347 @@
+"""The loop in this process: users in parallel, fairness, back-off, stopping, output, monitoring.
+
+Every test runs the real scheduler, engine and store against simulators over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from odoo_sync_cli import engine
+from odoo_sync_cli.cli import app
+from odoo_sync_cli.config import Settings
+from odoo_sync_cli.monitor import StatusServer
+from odoo_sync_cli.progress import RecordingLoopReporter
+from odoo_sync_cli.scheduler import Backoff, Scheduler
+from odoo_sync_cli.simulator.testing import Simulator
+from odoo_sync_cli.store import Batch, Store
+
+FAST_RETRY = {"retry": {"attempts": 1, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
+TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+
+
+def make_settings(**values: Any) -> Settings:
+    values.setdefault("http", FAST_RETRY)
+    values.setdefault("page_size", 50)
+    values.setdefault("batch_size", 300)
+    return Settings(**values)
+
+
+def add_user(
+    settings: Settings, sim: Simulator, name: str, database: str | None = None, secret: str = ""
+) -> None:
+    creds = sim.credentials(database)
+    engine.user_add(
+        settings,
+        name=name,
+        url=creds.url,
+        database=creds.database,
+        login=creds.login,
+        secret=SecretStr(secret or creds.api_key),
+        check=not secret,
+    )
+
+
+def assert_mirror_equals(settings: Settings, user: str, sim: Simulator, database: str) -> None:
+    """Every module's live mirror rows equal the simulator's rows, every mirrored field."""
+    sim_store = sim.stores[database]
+    with Store.open(settings.db_path) as store:
+        for module in settings.for_user(user).modules:
+            mine = store.read_records(user, module.table)
+            ids = set(
+                sim_store.search(module.model, module.domain_list(), context={"active_test": False})
+            )
+            assert ids, module.name
+            fields = list(mine[0])
+            theirs = [
+                {f: row[f] for f in fields}
+                for row in sim_store.exact_rows(module.model)
+                if row["id"] in ids
+            ]
+            assert [r["id"] for r in mine] == [r["id"] for r in theirs], (user, module.name)
+            assert mine == theirs, (user, module.name)
+
+
+class TimedReporter(RecordingLoopReporter):
+    """Records when each user's pages were stored, and runs a hook on each page."""
+
+    def __init__(self, on_page: Callable[[str, Batch], None] | None = None) -> None:
+        super().__init__()
+        self.page_times: dict[str, list[float]] = {}
+        self.finished_at: dict[str, float] = {}
+        self.on_page = on_page
+        self._lock = threading.Lock()
+
+    def page_stored(self, user: str, batch: Batch, records: int) -> None:
+        super().page_stored(user, batch, records)
+        with self._lock:
+            self.page_times.setdefault(user, []).append(time.monotonic())
+        if self.on_page is not None:
+            self.on_page(user, batch)
+
+    def user_finished(self, user: str, status: str) -> None:
+        super().user_finished(user, status)
+        with self._lock:
+            self.finished_at[user] = time.monotonic()
+
+
+def test_three_users_sync_at_once_and_end_equal(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(databases={"a": 300, "b": 300, "c": 300}, latency=0.01)
+    settings = make_settings()
+    for name in "abc":
+        add_user(settings, sim, f"user-{name}", name)
+    reporter = TimedReporter()
+    scheduler = Scheduler(
+        settings, once=True, workers=3, slice_seconds=0.3, interval=0.5, reporter=reporter
+    )
+    summary = scheduler.run()
+
+    assert [(u.user, u.status) for u in summary.users] == [
+        ("user-a", "done"),
+        ("user-b", "done"),
+        ("user-c", "done"),
+    ]
+    assert not summary.stopped and not summary.errors
+    spans = {u: (min(t), max(t)) for u, t in reporter.page_times.items()}
+    assert set(spans) == {"user-a", "user-b", "user-c"}
+    for a in spans:
+        for b in spans:
+            if a < b:
+                # Each user's pages started before every other user's pages ended: they overlap.
+                assert spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1], spans
+    for name in "abc":
+        assert_mirror_equals(settings, f"user-{name}", sim, name)
+    states = [d["state"] for u, d in reporter.of("user_state") if u == "user-a"]
+    assert states[:2] == ["preparing", "in_progress"] and "syncing" in states
+    totals = [d for u, d in reporter.of("user_totals") if u == "user-a"]
+    assert totals and totals[-1]["records_expected"] > 300
+
+
+def test_a_big_user_does_not_starve_the_small_ones(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(databases={"big": 1500, "s1": 60, "s2": 60}, latency=0.005)
+    settings = make_settings()
+    for db in ("big", "s1", "s2"):
+        add_user(settings, sim, db, db)
+    reporter = TimedReporter()
+    # One worker: only the slices let the small users in while the big one still has work.
+    summary = Scheduler(
+        settings, once=True, workers=1, slice_seconds=0.1, interval=0.5, reporter=reporter
+    ).run()
+    assert summary.count("done") == 3
+    finished = reporter.finished_at
+    assert finished["s1"] < finished["big"] and finished["s2"] < finished["big"]
+    big = next(u for u in summary.users if u.user == "big")
+    assert big.turns > 3, "the big user should have been cut into several turns"
+    assert_mirror_equals(settings, "big", sim, "big")
+
+
+def test_a_failing_user_is_retried_with_backoff_while_the_others_go_on(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(databases={"good": 200, "bad": 50})
+    settings = make_settings()
+    add_user(settings, sim, "good", "good")
+    add_user(settings, sim, "bad", "bad", secret="not-the-key")
+    reporter = RecordingLoopReporter()
+    scheduler = Scheduler(
+        settings,
+        interval=0.05,
+        backoff=Backoff(initial=0.3, maximum=10.0),
+        reporter=reporter,
+    )
+    timer = threading.Timer(1.4, scheduler.request_stop)
+    timer.start()
+    try:
+        summary = scheduler.run()
+    finally:
+        timer.cancel()
+
+    by_user = {u.user: u for u in summary.users}
+    assert by_user["good"].status == "done"
+    bad = by_user["bad"]
+    assert bad.status == "failed"
+    # Tries at about 0, 0.3 and 0.9 s (then 2.1 s, after the stop): not at every tick.
+    assert 2 <= bad.turns <= 4, bad
+    assert summary.ticks > 3 * bad.turns
+    assert bad.exit_code == 4 and bad.retry_in is not None
+    assert "refused" in (bad.last_error or "")
+    failed = [d["message"] for u, d in reporter.of("user_state") if d["state"] == "failed"]
+    assert failed and all("next try in" in m for m in failed)
+    assert "not-the-key" not in json.dumps([d for _, _, d in reporter.events], default=str)
+
+
+def test_loop_once_exits_with_the_failure_code_and_a_summary(
+    make_simulator: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = make_simulator(databases={"good": 100, "bad": 50})
+    settings = make_settings(db=tmp_path / "odoosync.db")
+    add_user(settings, sim, "good", "good")
+    add_user(settings, sim, "bad", "bad", secret="not-the-key")
+    config = tmp_path / "odoosync.toml"
+    config.write_text("page_size = 50\n[http.retry]\nattempts = 1\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "loop", "--once", "--interval", "0.2"]
+    )
+    assert result.exit_code == 4, result.output
+    assert "good: done" in result.output
+    assert "Finished after" in result.output and "(1 done, 1 failed)" in result.output
+    assert "bad: failed:" in result.output
+    assert "not-the-key" not in result.output
+
+
+def test_once_refreshes_a_due_user_once_then_exits(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(records=120)
+    settings = make_settings(refresh=0)
+    add_user(settings, sim, "alice")
+    first = Scheduler(settings, once=True, interval=0.2).run()
+    assert first.users[0].status == "done" and first.users[0].prepares == 1
+    # email, not name: a name also shows in other records' many2one names, which go stale.
+    sim.write("res.partner", [sim.store.ids("res.partner")[-1]], {"email": "new@example.com"})
+
+    reporter = RecordingLoopReporter()
+    second = Scheduler(settings, once=True, interval=0.05, reporter=reporter).run()
+    # refresh = 0 makes the user due at once; --once still syncs it only once.
+    assert second.users[0].status == "done" and second.users[0].prepares == 1
+    assert ("alice", {"state": "preparing", "message": "incremental"}) in reporter.of(
+        "user_state"
+    )
+    assert_mirror_equals(settings, "alice", sim, sim.database)
+
+
+def test_a_stop_request_lets_the_page_in_flight_commit_then_resume_is_exact(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(records=400, latency=0.005)
+    settings = make_settings()
+    add_user(settings, sim, "alice")
+    holder: list[Scheduler] = []
+    reporter = TimedReporter(on_page=lambda user, batch: holder[0].request_stop())
+    scheduler = Scheduler(settings, once=True, interval=0.2, reporter=reporter)
+    holder.append(scheduler)
+    summary = scheduler.run()
+
+    assert summary.stopped
+    assert summary.pages == 1 and len(reporter.page_times["alice"]) == 1
+    status = engine.status(settings, user="alice")[0]
+    assert status.info.status == "in_progress"
+    assert status.records_synced == 50
+
+    again = Scheduler(settings, once=True, interval=0.2).run()
+    assert again.users[0].status == "done"
+    status = engine.status(settings, user="alice")[0]
+    assert status.records_synced == status.records_expected, "a page was stored twice"
+    assert_mirror_equals(settings, "alice", sim, sim.database)
+
+
+def test_non_terminal_output_is_plain_timestamped_lines(
+    make_simulator: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = make_simulator(records=150)
+    settings = make_settings(db=tmp_path / "odoosync.db")
+    add_user(settings, sim, "alice")
+    config = tmp_path / "odoosync.toml"
+    config.write_text("page_size = 50\n", encoding="utf-8")
+    log_file = tmp_path / "loop.log"
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(config), "loop", "--once", "--verbose", "--log-file", str(log_file)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    lines = result.output.splitlines()
+    logged = [line for line in lines if TIMESTAMPED.match(line)]
+    assert len(logged) >= len(lines) - 1, result.output  # all but the summary line
+    assert any("alice contacts batch 1 done" in line for line in logged)
+    assert any("page of 50 record(s)" in line for line in logged), "--verbose shows pages"
+    assert lines[-1].startswith("Finished after")
+    written = log_file.read_text(encoding="utf-8")
+    assert "\x1b" not in written and "alice: done" in written and "page of 50" in written
+
+    engine.queue(settings, users=["alice"])
+    quiet = CliRunner().invoke(app, ["--config", str(config), "loop", "--once", "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output == ""
+
+    plain = CliRunner().invoke(app, ["--config", str(config), "loop", "--once"])
+    assert plain.exit_code == 0
+    assert "page of" not in plain.output, "pages are logged only with --verbose"
+
+
+def test_status_endpoint_serves_the_status_json_and_health(
+    make_simulator: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = make_simulator(records=100)
+    settings = make_settings(db=tmp_path / "odoosync.db")
+    add_user(settings, sim, "alice")
+    scheduler = Scheduler(settings, once=True, interval=0.2)
+    scheduler.run()
+    with (
+        StatusServer(settings, port=0, health=scheduler.health) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        assert server.host == "127.0.0.1"
+        status = http.get("/odoo/status")
+        assert status.status_code == 200
+        assert status.headers["content-type"] == "application/json"
+        cli = CliRunner().invoke(
+            app, ["--db", str(settings.db_path), "status", "--json"], catch_exceptions=False
+        )
+        assert status.json() == json.loads(cli.output)
+        assert status.json()["users"][0]["syncStatus"] == "done"
+        health = http.get("/healthz")
+        assert health.status_code == 200
+        assert health.json()["ok"] is True and health.json()["loop"]["ticks"] >= 1
+        missing = http.get("/nope")
+        assert missing.status_code == 404 and "/odoo/status" in missing.json()["paths"]
+        scheduler.request_stop()
+        assert http.get("/healthz").status_code == 503
+        assert sim.api_key not in status.text
+
+
+def test_loop_cli_serves_the_endpoint_while_it_runs(
+    make_simulator: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = make_simulator(records=100)
+    settings = make_settings(db=tmp_path / "odoosync.db")
+    add_user(settings, sim, "alice")
+    result = CliRunner().invoke(app, ["loop", "--once", "--http-port", "0"])
+    assert result.exit_code == 0, result.output
+    match = re.search(r"Status at (http://127\.0\.0\.1:\d+)/odoo/status", result.output)
+    assert match, result.output
+    with pytest.raises(httpx.ConnectError):  # closed when the loop ended
+        httpx.get(match.group(1) + "/healthz", timeout=2)
+
+
+def test_bad_options_are_refused_before_any_work(
+    make_simulator: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = make_simulator(records=20)
+    settings = make_settings(db=tmp_path / "odoosync.db")
+    add_user(settings, sim, "alice")
+    for args, text in [
+        (["--workers", "0"], "--workers"),
+        (["--interval", "0"], "--interval"),
+        (["--quiet", "--verbose"], "not both"),
+        (["--user", "nobody"], "unknown user 'nobody'"),
+    ]:
+        result = CliRunner().invoke(app, ["loop", "--once", *args])
+        assert result.exit_code == 3, (args, result.output)
+        assert text in result.output
+    assert engine.user_get(settings, "alice").status == "not_started"
