@@ -3,7 +3,7 @@
 A stdlib ``ThreadingHTTPServer`` in a daemon thread, bound to loopback unless told otherwise.
 ``/odoo/status`` answers the JSON of ``odoosync status --json``, read from the database at each
 request (so it shows what other processes did too, and holds no connection between requests);
-``/healthz`` answers the loop's own state, 200 while it runs and 503 once it is stopping. Both
+``/healthz`` answers the loop's own state, 200 while it runs and 503 once it stops. Both
 only read, and neither carries a secret: the status JSON never holds one.
 """
 
@@ -53,8 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body)
         elif path == HEALTH_PATH:
             loop = self.server.health() if self.server.health is not None else {}
-            stopping = loop.get("status") == "stopping"
-            self._send(503 if stopping else 200, {"ok": not stopping, "loop": loop})
+            ok = loop.get("status", "running") == "running"
+            self._send(200 if ok else 503, {"ok": ok, "loop": loop})
         else:
             self._send(404, {"error": "not found", "paths": [STATUS_PATH, HEALTH_PATH]})
 

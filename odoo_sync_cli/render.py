@@ -45,7 +45,7 @@ from odoo_sync_cli.planner import RECONCILE
 from odoo_sync_cli.progress import LoopReporter, TeeReporter
 from odoo_sync_cli.scheduler import LoopSummary
 from odoo_sync_cli.store import Batch, ClearCounts
-from odoo_sync_cli.verify import CompletenessReport
+from odoo_sync_cli.verify import SHOWN_PROBLEMS, CompletenessReport
 
 # Consoles resolve sys.stdout/sys.stderr when they print, so test runners can capture them.
 out = Console(highlight=False, soft_wrap=True)
@@ -747,5 +747,8 @@ def complete_report(report: CompletenessReport) -> None:
             f" for {report.user}: {what}verified in {report.verify_seconds:.1f} s.",
         )
         return
-    for problem in report.problems()[:20]:
+    listed = report.problems()
+    for problem in listed[:SHOWN_PROBLEMS]:
         _line(("  " + problem, "red"))
+    if len(listed) > SHOWN_PROBLEMS:
+        _line((f"  ... and {len(listed) - SHOWN_PROBLEMS} more", "red"))

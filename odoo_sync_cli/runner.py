@@ -7,7 +7,8 @@ same way, reads only the ids the mirror lacks, and marks gone the mirror ids the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +44,55 @@ class PageResult:
     removed: int = 0
 
 
+Records = list[dict[str, Any]]
+
+
+class ReadAhead:
+    """Fetch a batch's next page while the current one is being stored.
+
+    The next page's domain depends only on the last id of the current page, so it can be asked
+    for before the current page is written. The page is only taken by the call that asks for the
+    same batch and cursor; anything else throws it away unread, so correctness never depends on
+    it. It overlaps the server's work and the network with SQLite's.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._key: tuple[int, int] | None = None
+        self._future: Future[Records] | None = None
+
+    def pending(self, batch: Batch) -> bool:
+        """Whether a page for this batch and cursor is on its way."""
+        return self._future is not None and self._key == (batch.id, batch.cursor)
+
+    def take(self, batch: Batch, fetch: Callable[[], Records]) -> Records:
+        """The page read ahead for this batch and cursor, else a fresh fetch."""
+        if self._future is not None and self._key == (batch.id, batch.cursor):
+            future, self._future, self._key = self._future, None, None
+            return future.result()
+        self.discard()
+        return fetch()
+
+    def start(self, batch_id: int, cursor: int, fetch: Callable[[], Records]) -> None:
+        self.discard()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoosync-read-ahead")
+        self._key = (batch_id, cursor)
+        self._future = self._pool.submit(fetch)
+
+    def discard(self) -> None:
+        future, self._future, self._key = self._future, None, None
+        if future is not None and not future.cancel():
+            # Wait, so that no request of ours is still running when the client closes.
+            future.exception()
+
+    def close(self) -> None:
+        self.discard()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
 def _after(batch: Batch, cursor: int, count: int, done: bool) -> Batch:
     return replace(
         batch,
@@ -61,22 +111,37 @@ def run_page(
     spec: TableSpec,
     module_filter: Sequence[Any],
     page_size: int,
+    *,
+    read_ahead: ReadAhead | None = None,
+    more: bool = True,
 ) -> PageResult:
-    """Read and store the next page of a full or incremental batch."""
-    domain = page_domain(
-        module_filter, cursor=batch.cursor, hi_id=batch.hi_id, window_lo=batch.window_lo
-    )
-    records = client.search_read(
-        batch.model,
-        domain,
-        spec.fields,
-        order=ORDER_BY_ID,
-        limit=page_size,
-        context=dict(NO_ACTIVE_TEST),
-    )
+    """Read and store the next page of a full or incremental batch.
+
+    With ``read_ahead``, the following page is requested before this one is stored.
+    """
+
+    def fetch(cursor: int) -> Records:
+        domain = page_domain(
+            module_filter, cursor=cursor, hi_id=batch.hi_id, window_lo=batch.window_lo
+        )
+        return client.search_read(
+            batch.model,
+            domain,
+            spec.fields,
+            order=ORDER_BY_ID,
+            limit=page_size,
+            context=dict(NO_ACTIVE_TEST),
+        )
+
+    if read_ahead is None:
+        records = fetch(batch.cursor)
+    else:
+        records = read_ahead.take(batch, lambda: fetch(batch.cursor))
     ids = [r.get("id") for r in records]
     cursor = advance_cursor(batch.cursor, ids)  # type: ignore[arg-type]
     done = page_is_last(ids, page_size, batch.hi_id)  # type: ignore[arg-type]
+    if read_ahead is not None and more and not done:
+        read_ahead.start(batch.id, cursor, lambda: fetch(cursor))
     store.store_page(
         user=lease.user,
         owner=lease.owner,

@@ -212,6 +212,7 @@ class Scheduler:
         self._started_at: str | None = None
         self._started: float | None = None
         self._last_tick_at: str | None = None
+        self._finished_run = False
 
     # ---- control, from any thread (a signal handler, a test, the status endpoint)
 
@@ -241,8 +242,14 @@ class Scheduler:
                 for r in self._runs.values()
                 if r.deferred is not None
             }
+            if self._finished_run:
+                state = "stopped"
+            elif self._started is None:
+                state = "starting"
+            else:
+                state = "stopping" if self.stopping else "running"
             return {
-                "status": "stopping" if self.stopping else "running",
+                "status": state,
                 "startedAt": self._started_at,
                 "uptimeSeconds": None if self._started is None else round(now - self._started, 1),
                 "ticks": self._ticks,
@@ -289,9 +296,13 @@ class Scheduler:
                     self._abort.wait(timeout)
         finally:
             aborted = self._abort.is_set()
-            # After an abort the turns in flight are left to die with the process.
+            stopped = self._stop.is_set()
+            # Also on an exception (a KeyboardInterrupt without our handlers): turns in flight
+            # store their page and end. After an abort they are left to die with the process.
+            self._stop.set()
             pool.shutdown(wait=not aborted, cancel_futures=True)
-        return self._summary(self.clock() - started, aborted)
+            self._finished_run = True
+        return self._summary(self.clock() - started, stopped=stopped, aborted=aborted)
 
     def _deferred_due(self, now: float) -> bool:
         with self._lock:
@@ -491,7 +502,7 @@ class Scheduler:
 
     # ---- the end
 
-    def _summary(self, seconds: float, aborted: bool) -> LoopSummary:
+    def _summary(self, seconds: float, *, stopped: bool, aborted: bool) -> LoopSummary:
         statuses: dict[str, UserRecord] = {}
         if not aborted:
             try:
@@ -524,7 +535,7 @@ class Scheduler:
             users=users,
             seconds=seconds,
             ticks=self._ticks,
-            stopped=self.stopping,
+            stopped=stopped,
             aborted=aborted,
             signal_number=self._signal,
             errors=errors,

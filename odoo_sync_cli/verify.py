@@ -40,7 +40,7 @@ from odoo_sync_cli.store import (
 
 DEFAULT_SAMPLE = 50
 LISTED_IDS = 10
-SHOWN_PROBLEMS = 5
+SHOWN_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
@@ -173,14 +173,9 @@ class CompletenessReport:
     def error(self) -> VerificationError:
         """The error that ends ``test-complete`` when something differs."""
         problems = self.problems()
-        shown = "; ".join(problems[:SHOWN_PROBLEMS])
-        more = (
-            f" (and {len(problems) - SHOWN_PROBLEMS} more)"
-            if len(problems) > SHOWN_PROBLEMS
-            else ""
-        )
         return VerificationError(
-            f"the mirror of user '{self.user}' differs from Odoo: {shown}{more}",
+            f"the mirror of user '{self.user}' differs from Odoo in {len(problems)} way(s); "
+            f"the first: {problems[0] if problems else 'none'}",
             hint=f"Run `odoosync test-complete --user {self.user} --yes` again on a quiet server; "
             "a difference that stays is a bug worth reporting with these lines.",
         )

@@ -5,8 +5,10 @@ Every test runs the real scheduler, engine and store against simulators over HTT
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -16,16 +18,18 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from rich.console import Console
+from rich.text import Text
 from typer.testing import CliRunner
 
-from odoo_sync_cli import engine
+from odoo_sync_cli import engine, render
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.progress import RecordingLoopReporter
 from odoo_sync_cli.scheduler import Backoff, Scheduler
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import Batch, Store
+from odoo_sync_cli.store import Batch, Store, lease_owner_id
 
 FAST_RETRY = {"retry": {"attempts": 1, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
@@ -219,9 +223,7 @@ def test_once_refreshes_a_due_user_once_then_exits(
     second = Scheduler(settings, once=True, interval=0.05, reporter=reporter).run()
     # refresh = 0 makes the user due at once; --once still syncs it only once.
     assert second.users[0].status == "done" and second.users[0].prepares == 1
-    assert ("alice", {"state": "preparing", "message": "incremental"}) in reporter.of(
-        "user_state"
-    )
+    assert ("alice", {"state": "preparing", "message": "incremental"}) in reporter.of("user_state")
     assert_mirror_equals(settings, "alice", sim, sim.database)
 
 
@@ -290,29 +292,40 @@ def test_status_endpoint_serves_the_status_json_and_health(
     sim = make_simulator(records=100)
     settings = make_settings(db=tmp_path / "odoosync.db")
     add_user(settings, sim, "alice")
-    scheduler = Scheduler(settings, once=True, interval=0.2)
-    scheduler.run()
-    with (
-        StatusServer(settings, port=0, health=scheduler.health) as server,
-        httpx.Client(base_url=server.url) as http,
-    ):
-        assert server.host == "127.0.0.1"
-        status = http.get("/odoo/status")
-        assert status.status_code == 200
-        assert status.headers["content-type"] == "application/json"
-        cli = CliRunner().invoke(
-            app, ["--db", str(settings.db_path), "status", "--json"], catch_exceptions=False
-        )
-        assert status.json() == json.loads(cli.output)
-        assert status.json()["users"][0]["syncStatus"] == "done"
-        health = http.get("/healthz")
-        assert health.status_code == 200
-        assert health.json()["ok"] is True and health.json()["loop"]["ticks"] >= 1
-        missing = http.get("/nope")
-        assert missing.status_code == 404 and "/odoo/status" in missing.json()["paths"]
+    scheduler = Scheduler(settings, interval=0.1)  # runs until stopped
+    thread = threading.Thread(target=scheduler.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while engine.user_get(settings, "alice").status != "done":
+            assert time.monotonic() < deadline, "the loop should finish alice"
+            time.sleep(0.05)
+        with (
+            StatusServer(settings, port=0, health=scheduler.health) as server,
+            httpx.Client(base_url=server.url) as http,
+        ):
+            assert server.host == "127.0.0.1"
+            status = http.get("/odoo/status")
+            assert status.status_code == 200
+            assert status.headers["content-type"] == "application/json"
+            cli = CliRunner().invoke(app, ["status", "--json"], catch_exceptions=False)
+            assert status.json() == json.loads(cli.output)
+            assert status.json()["users"][0]["syncStatus"] == "done"
+            assert sim.api_key not in status.text
+            health = http.get("/healthz")
+            assert health.status_code == 200, health.text
+            loop = health.json()["loop"]
+            assert health.json()["ok"] is True and loop["status"] == "running"
+            assert loop["ticks"] >= 1 and loop["workers"] == 4
+            missing = http.get("/nope")
+            assert missing.status_code == 404 and "/odoo/status" in missing.json()["paths"]
+            scheduler.request_stop()
+            thread.join(timeout=10)
+            stopped = http.get("/healthz")
+            assert stopped.status_code == 503 and stopped.json()["loop"]["status"] == "stopped"
+    finally:
         scheduler.request_stop()
-        assert http.get("/healthz").status_code == 503
-        assert sim.api_key not in status.text
+        thread.join(timeout=10)
 
 
 def test_loop_cli_serves_the_endpoint_while_it_runs(
@@ -345,3 +358,64 @@ def test_bad_options_are_refused_before_any_work(
         assert result.exit_code == 3, (args, result.output)
         assert text in result.output
     assert engine.user_get(settings, "alice").status == "not_started"
+
+
+def test_a_terminal_gets_one_progress_bar_per_user(
+    make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = make_simulator(databases={"a": 200, "b": 120}, latency=0.005)
+    settings = make_settings()
+    add_user(settings, sim, "user-a", "a")
+    add_user(settings, sim, "user-b", "b")
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=200, color_system="standard")
+    monkeypatch.setattr(render, "out", console)
+    result = CliRunner().invoke(app, ["loop", "--once", "--slice-seconds", "0.2"])
+    assert result.exit_code == 0, result.output
+    shown = screen.getvalue()
+    assert "\x1b[" in shown, "a terminal gets colours and cursor moves"
+    final = Text.from_ansi(shown.rsplit("\x1b[?25l", 1)[-1]).plain
+    for user, records in (("user-a", 200), ("user-b", 120)):
+        bar = [line for line in final.splitlines() if line.startswith(user)]
+        assert bar, final
+        last = bar[-1]
+        assert " done " in last and "100%" in last, last
+        match = re.search(r"([\d,]+)/([\d,]+) records\s+batches (\d+)/(\d+)", last)
+        assert match, last
+        assert match.group(1) == match.group(2) and int(match.group(1).replace(",", "")) > records
+        assert match.group(3) == match.group(4) != "0"
+        assert "rec/s" in last
+    assert "Finished after" in final and "2 user(s) (2 done)" in final
+
+
+def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
+    make_simulator: Callable[..., Simulator],
+) -> None:
+    sim = make_simulator(databases={"a": 60, "b": 60})
+    settings = make_settings()
+    add_user(settings, sim, "user-a", "a")
+    add_user(settings, sim, "user-b", "b")
+    alive = lease_owner_id()  # this process, another owner: a live holder
+    dead = f"{socket.gethostname()}:{2**22 + 12345}:dead"  # no such process
+    with Store.open(settings.db_path) as store:
+        store.acquire_lease("user-a", alive, 600)
+        store.acquire_lease("user-b", dead, 600)
+
+    def release() -> None:
+        with Store.open(settings.db_path) as store:
+            store.release_lease("user-a", alive)
+
+    reporter = RecordingLoopReporter()
+    timer = threading.Timer(0.8, release)
+    timer.start()
+    started = time.monotonic()
+    try:
+        summary = Scheduler(
+            settings, once=True, interval=0.1, busy_recheck=0.2, reporter=reporter
+        ).run()
+    finally:
+        timer.cancel()
+    assert summary.count("done") == 2
+    assert time.monotonic() - started >= 0.8, "--once waited for the other holder"
+    busy = {u for u, d in reporter.of("user_state") if d["state"] == "busy"}
+    assert busy == {"user-a"}, "a dead process's lease is taken over at once"

@@ -387,6 +387,41 @@ def test_search_matches_the_plain_evaluator(
         check(fixed_store, FIXED_ROWS, domain, active_test)
 
 
+def every_leaf() -> Iterator[list[Any]]:
+    """Each operator of each column with each value of its pool (lists: a few subsets)."""
+    text_values = [*NAMES[1:], False]
+    yield from (["name", op, v] for op in _EQ + _CMP for v in text_values)
+    yield from (["name", op, v] for op in _LIKE for v in PATTERNS)
+    for field, values in (("qty", [0, 1, -1, 5, 3, False]), ("price", [0, 1.5, -2, 1, False])):
+        yield from ([field, op, v] for op in _EQ + _CMP for v in values)
+    yield from ([f, op, v] for f in ("flag", "active") for op in ("=", "!=") for v in (True, False))
+    yield from (["partner_id", op, v] for op in _EQ for v in [1, 2, 3, False, *M2O_NAMES])
+    yield from (["partner_id", op, v] for op in ("ilike", "not ilike", "like") for v in M2O_NAMES)
+    yield from (["partner_id", op, v] for op in _CMP for v in (1, 2, 3))
+    yield from (["stamp", op, v] for op in _EQ + _CMP for v in STAMP_VALUES)
+    lists: list[tuple[str, list[Any]]] = [
+        ("name", ["a", False]),
+        ("name", ["", "é"]),
+        ("name", []),
+        ("qty", [0, 5]),
+        ("qty", [1, False]),
+        ("flag", [True, False]),
+        ("flag", [False]),
+        ("partner_id", [1, False]),
+        ("partner_id", ["beta", 3]),
+        ("stamp", ["2026-11-28 10:00:00", False]),
+        ("stamp", ["2026-11-28", "2026-11-28T09:59:59"]),
+    ]
+    yield from ([field, op, value] for field, value in lists for op in _IN)
+
+
+def test_every_leaf_matches_the_plain_evaluator(fixed_store: SimStore) -> None:
+    for leaf in every_leaf():
+        for domain in ([leaf], ["!", leaf]):
+            for active in (True, False):
+                check(fixed_store, FIXED_ROWS, domain, active)
+
+
 @settings(max_examples=60, deadline=None, database=None)
 @given(rows=rows_strategy, domains=st.lists(domain_strategy, min_size=1, max_size=5))
 def test_search_matches_the_plain_evaluator_on_random_rows(

@@ -429,7 +429,7 @@ def test_number_value_errors(store19: SimStore) -> None:
 
 
 def test_large_in_list(store19: SimStore) -> None:
-    many = list(range(1000, 2000)) + [2, 5]
+    many = [*range(1000, 2000), 2, 5]
     assert ids(store19, [("id", "in", many)]) == [2, 5]
     assert ids(store19, [("qty", "in", many)]) == [6]
 
@@ -614,6 +614,9 @@ def test_many2one(store19: SimStore, domain: Any, expected: list[int]) -> None:
         ([("tag_ids", "!=", False)], [1, 2, 4, 5]),
         ([("tag_ids", "=", "Blue")], [1, 2]),
         ([("tag_ids", "ilike", "re")], [1, 4, 5]),
+        ([("tag_ids", "ilike", "")], [1, 2, 3, 4, 5, 6]),
+        ([("tag_ids", "not ilike", "re")], [2, 3, 6]),
+        ([("tag_ids", "=", 9)], []),
         ([("partner_ids", "any", [("name", "=", "Dora")])], [1]),
         ([("partner_ids.name", "=", "Carol")], [3]),
         ([("partner_ids", "any", [("active", "=", False)])], [3]),

@@ -383,6 +383,17 @@ def test_rename_company_restamps_its_contacts(store: SimStore, clock: Clock) -> 
     assert store.search("sale.order", [("partner_id", "ilike", "mats")], order="id") == [2, 3]
 
 
+def test_write_parent_and_child_together(store: SimStore, clock: Clock) -> None:
+    stamp = clock.tick()
+    store.write("res.partner", [22, 11], {"name": "Zed"})
+    assert partner(store, 22, "complete_name")["complete_name"] == "Zed, Zed"
+    assert partner(store, 26, "complete_name")["complete_name"] == "Zed, Edith Sanchez"
+    assert {raw(store, "res.partner", i, "write_date") for i in (11, 22, 26)} == {stamp}
+    # complete_name is computed: a value written to it does not stick.
+    store.write("res.partner", [26], {"complete_name": "Something else"})
+    assert partner(store, 26, "complete_name")["complete_name"] == "Zed, Edith Sanchez"
+
+
 def test_archive_and_unarchive_contact(store: SimStore) -> None:
     store.write("res.partner", [26], {"active": False})
     assert 26 not in partner(store, 11, "child_ids")["child_ids"]

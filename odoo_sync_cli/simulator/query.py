@@ -18,6 +18,9 @@ turns it into PostgreSQL, including the rules that make Odoo differ from naive S
 :func:`compile_order` checks an order string and returns an ``ORDER BY`` body with PostgreSQL's
 NULL placement (last ascending, first descending) and many2one fields ordered by the comodel's
 ``_order``. Both functions raise :class:`OdooServerError` with the name and text Odoo would send.
+
+The SQL may call ``sim_ilike(value, pattern)`` (Unicode-aware ILIKE for non-ASCII patterns):
+register :func:`sql_ilike` under that name on the connection that runs it, as the store does.
 """
 
 from __future__ import annotations
@@ -37,8 +40,6 @@ from .errors import OdooServerError, user_error, value_error
 from .models import TEXT_TYPES, UNSTORED_TYPES, X2MANY_TYPES, FieldSpec, ModelSpec
 
 NAMES_TABLE = "_sim_names"
-TRUE_LEAF: list[Any] = [1, "=", 1]
-FALSE_LEAF: list[Any] = [0, "=", 1]
 DOMAIN_OPERATORS = ("&", "|", "!")
 
 _OPERATORS_17 = frozenset(
@@ -119,14 +120,11 @@ class Semantics:
     user_tz: str = "Europe/Brussels"
 
 
-def unknown_model(model: str) -> OdooServerError:
-    return user_error(f"Object {model} doesn't exist")
-
-
 def model_spec(registry: Mapping[str, ModelSpec], model: str) -> ModelSpec:
+    """The spec of ``model``, or the UserError Odoo raises for a model it does not have."""
     spec = registry.get(model)
     if spec is None:
-        raise unknown_model(model)
+        raise user_error(f"Object {model} doesn't exist")
     return spec
 
 
@@ -383,7 +381,7 @@ def _parse_temporal(
 # SQL fragments
 
 
-@dataclass
+@dataclass(frozen=True)
 class Frag:
     """A piece of SQL and the parameters of its placeholders, in order."""
 
@@ -733,7 +731,7 @@ class _Compiler:
             "=": (start, start + _SECOND),
             "<": (None, start),
             ">=": (start, None),
-            ">": (start, None),
+            ">": (after, None),
             "<=": (None, after),
         }
         low, high = bounds[op]

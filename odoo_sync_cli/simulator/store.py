@@ -79,7 +79,18 @@ _NAME_INPUTS = ("name", "complete_name", "state", "move_type")
 # What an account.move without a number holds in name (stored NULL, read False, or Odoo's '/').
 _NO_NAME = (None, False, "/")
 # Partner fields whose change alters the stored names of the partner and its contacts.
-_PARTNER_NAME_INPUTS = frozenset({"name", "parent_id", "is_company", "company_name"})
+_PARTNER_NAME_INPUTS = frozenset(
+    {
+        "name",
+        "parent_id",
+        "is_company",
+        "company_name",
+        # Computed by Odoo: a value written to them is recomputed away.
+        "complete_name",
+        "commercial_partner_id",
+        "commercial_company_name",
+    }
+)
 
 
 def _utc_now() -> datetime:
@@ -1016,45 +1027,58 @@ class SimStore:
         are stamped with ``stamp`` like Odoo's recomputation. Returns every changed id.
         """
         table = quote(spec.table)
-        levels = [list(dict.fromkeys(ids))]
-        seen = set(levels[0])
+        todo = list(dict.fromkeys(ids))
+        frontier = todo
         # Finding contacts scans the table (parent_id has no index); new records have none.
-        while descend and levels[-1]:
-            below = [
+        while descend and frontier:
+            frontier = [
                 r[0]
                 for r in self.conn.execute(
                     f"SELECT id FROM {table} WHERE parent_id IN (SELECT value FROM json_each(?))",
-                    [_json_list(levels[-1])],
+                    [_json_list(frontier)],
                 )
-                if r[0] not in seen
+                if r[0] not in written and r[0] not in todo
             ]
-            seen.update(below)
-            levels.append(below)
+            todo.extend(frontier)
         optional = [
             c
             for c in ("company_name", "commercial_partner_id", "commercial_company_name")
             if c in spec.fields and spec.fields[c].has_column
         ]
         columns = ["name", "parent_id", "is_company", "complete_name", *optional]
-        cache: dict[int, dict[str, Any]] = {}
-        changed: set[int] = set()
-        for level in levels:
-            rows = self._rows(spec, level, columns)
-            parent_ids = {r["parent_id"] for r in rows.values() if r["parent_id"] is not None}
-            cache.update(self._rows(spec, parent_ids - cache.keys(), columns))
-            for rid in level:
-                row = rows.get(rid)
-                if row is None:
-                    continue
+        cache = self._rows(spec, todo, columns)
+        while needed := {
+            link
+            for row in cache.values()
+            for link in (row["parent_id"], row.get("commercial_partner_id"))
+            if link is not None and link not in cache
+        }:
+            fetched = self._rows(spec, needed, columns)
+            cache.update(fetched)
+            cache.update(
+                {rid: {"id": rid, **dict.fromkeys(columns)} for rid in needed - fetched.keys()}
+            )
+        before = {rid: dict(cache[rid]) for rid in todo if rid in cache}
+        # A partner's values depend on its parent's: repeat until nothing moves (the depth of
+        # the hierarchy bounds the rounds, whatever order the records come in).
+        for _ in range(len(before) + 1):
+            moved = False
+            for rid in before:
+                row = cache[rid]
                 new = self._partner_names(row, cache.get(row["parent_id"]), cache)
-                diff = {k: v for k, v in new.items() if row.get(k) != v}
-                row.update(new)
-                cache[rid] = row
-                if diff:
-                    if rid not in written and stamp is not None:
-                        diff.update(self._stamp(spec, stamp))
-                    self._update(spec, rid, diff)
-                    changed.add(rid)
+                if any(row.get(k) != v for k, v in new.items()):
+                    row.update(new)
+                    moved = True
+            if not moved:
+                break
+        changed: set[int] = set()
+        for rid, old in before.items():
+            diff = {k: v for k, v in cache[rid].items() if k != "id" and old.get(k) != v}
+            if diff:
+                if rid not in written and stamp is not None:
+                    diff.update(self._stamp(spec, stamp))
+                self._update(spec, rid, diff)
+                changed.add(rid)
         if changed:
             self._refresh_names(spec, changed)
         return changed
