@@ -22,11 +22,10 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TaskID,
-    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from odoo_sync_cli.diagnostics import CursorReport
@@ -469,21 +468,23 @@ class LogRenderer:
 class _RecordsColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         total = int(task.total) if task.total is not None else 0
-        return Text(f"{int(task.completed):,}/{total:,} records")
+        return Text(f"{int(task.completed):,}/{total:,} rec")
 
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("-" if not speed else f"{speed:,.0f} rec/s", style="dim")
+        return Text("-" if not speed else f"{speed:,.0f}/s", style="dim")
 
 
 class ProgressRenderer:
     """One rich progress bar per user, for a terminal; notes and failures print above them.
 
     Each bar shows the user, a status word, records synced of expected, batches done of
-    planned, the rate, the time left and the module being synced. Thread-safe: rich's
-    ``Progress`` locks its own updates, and this class locks its per-user state.
+    planned, the rate (records per second), the time left and the module being synced; the
+    columns are kept narrow so that a bar fits on one line of an 80-column terminal.
+    Thread-safe: rich's ``Progress`` locks its own updates, and this class locks its per-user
+    state.
     """
 
     def __init__(self, console: Console | None = None) -> None:
@@ -491,13 +492,16 @@ class ProgressRenderer:
         self.progress = Progress(
             TextColumn("[bold]{task.fields[user]}"),
             TextColumn("{task.fields[state]}"),
-            BarColumn(bar_width=28),
-            TaskProgressColumn(),
-            _RecordsColumn(),
-            TextColumn("batches {task.fields[batches]}"),
-            _RateColumn(),
+            BarColumn(bar_width=16),
+            _RecordsColumn(table_column=Column(no_wrap=True)),
+            TextColumn("batches {task.fields[batches]}", table_column=Column(no_wrap=True)),
+            _RateColumn(table_column=Column(no_wrap=True)),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[module]}", style="dim"),
+            TextColumn(
+                "{task.fields[module]}",
+                style="dim",
+                table_column=Column(no_wrap=True, overflow="ellipsis", max_width=14),
+            ),
             console=self.console,
             refresh_per_second=4,
         )
@@ -671,7 +675,7 @@ def loop_summary(summary: LoopSummary) -> None:
         f"{summary.pages:,} page(s){rate}",
     )
     for u in summary.failed:
-        later = f"; next try in {u.retry_in:.0f} s" if u.retry_in else ""
+        later = f" (next try in {u.retry_in:.0f} s)" if u.retry_in else ""
         _line((u.user, "bold"), ": ", (f"failed: {u.last_error or 'see status'}{later}", "red"))
 
 
