@@ -52,7 +52,7 @@ from odoo_sync_cli.planner import (
     should_reconcile,
 )
 from odoo_sync_cli.progress import LoopReporter, NullLoopReporter, NullReporter, Reporter
-from odoo_sync_cli.runner import Lease, PageResult, run_page, run_reconcile_page
+from odoo_sync_cli.runner import Lease, PageResult, ReadAhead, run_page, run_reconcile_page
 from odoo_sync_cli.store import (
     BATCH_FAILED,
     DONE,
@@ -761,6 +761,12 @@ class _Budget:
             return False
         return self.deadline is None or self.clock() < self.deadline
 
+    def another_after_this(self) -> bool:
+        """Whether the page after the one in hand may start: worth reading it ahead."""
+        if self.max_pages is not None and self.pages + 1 >= self.max_pages:
+            return False
+        return self.left()
+
 
 def step(
     settings: Settings,
@@ -846,6 +852,7 @@ def _step_user(
         modules = {m.module: m for m in store.module_rows(user.name)}
         specs: dict[str, TableSpec] = {}
         client: OdooClient | None = None
+        read_ahead = ReadAhead()
         removed = restored = 0
         try:
             while True:
@@ -860,7 +867,8 @@ def _step_user(
                     result.status = FAILED
                     result.note = f"batch {batch.seq} failed earlier: {batch.last_error}"
                     return
-                if not budget.left():
+                # A page already read ahead is the page in flight: store it before stopping.
+                if not budget.left() and not read_ahead.pending(batch):
                     result.status = IN_PROGRESS
                     return
                 row = modules.get(batch.module)
@@ -886,7 +894,17 @@ def _step_user(
                     batch = _running(batch)
                     reporter.batch_started(user.name, batch)
                 try:
-                    page = _one_page(client, store, lease, batch, spec, row.domain_list(), us)
+                    page = _one_page(
+                        client,
+                        store,
+                        lease,
+                        batch,
+                        spec,
+                        row.domain_list(),
+                        us,
+                        read_ahead,
+                        budget.another_after_this(),
+                    )
                 except OdooError as exc:
                     store.fail_batch(batch.id, user.name, str(exc))
                     reporter.batch_failed(user.name, batch, str(exc))
@@ -914,6 +932,7 @@ def _step_user(
                         removed = restored = 0
                     reporter.batch_finished(user.name, page.batch)
         finally:
+            read_ahead.close()
             if client is not None:
                 client.close()
 
@@ -940,6 +959,8 @@ def _one_page(
     spec: TableSpec,
     domain: list[Any],
     us: UserSettings,
+    read_ahead: ReadAhead | None = None,
+    more: bool = True,
 ) -> PageResult:
     if batch.kind == RECONCILE:
         return run_reconcile_page(
@@ -953,7 +974,9 @@ def _one_page(
             page_size=us.page_size,
             hard_delete=us.hard_delete,
         )
-    return run_page(client, store, lease, batch, spec, domain, us.page_size)
+    return run_page(
+        client, store, lease, batch, spec, domain, us.page_size, read_ahead=read_ahead, more=more
+    )
 
 
 # --------------------------------------------------------------------------- status, clear, queue

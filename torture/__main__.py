@@ -1,0 +1,56 @@
+"""``python -m torture [--short] [--only NAME ...] [--seed N]``: run the campaigns, print figures.
+
+One figure line per campaign, then a summary line; exit 1 if any campaign is not clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from torture.common import ZERO_FIGURES, CampaignResult
+
+CAMPAIGNS = ("kill", "faults", "changes", "badinput", "concurrency", "secrets")
+
+
+def run_campaign(name: str, scale: str, seed: int) -> CampaignResult:
+    module = importlib.import_module(f"torture.{name}")
+    with tempfile.TemporaryDirectory(prefix=f"odoosync-torture-{name}-") as tmp:
+        result: CampaignResult = module.run(scale, Path(tmp), seed)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m torture", description=__doc__)
+    parser.add_argument("--short", action="store_true", help="the short version CI runs")
+    parser.add_argument("--only", action="append", choices=CAMPAIGNS, help="run only these")
+    parser.add_argument("--seed", type=int, default=20261128)
+    args = parser.parse_args(argv)
+    scale = "short" if args.short else "long"
+    started = time.monotonic()
+    results: list[CampaignResult] = []
+    for name in args.only or CAMPAIGNS:
+        t0 = time.monotonic()
+        result = run_campaign(name, scale, args.seed)
+        result.figures["seconds"] = round(time.monotonic() - t0, 1)
+        results.append(result)
+        print(result.line(), flush=True)
+        for failure in result.failures[:10]:
+            print(f"    {failure}", flush=True)
+    totals = {k: sum(int(r.figures.get(k, 0)) for r in results) for k in ZERO_FIGURES}
+    clean = sum(1 for r in results if r.ok)
+    print(
+        f"summary: {clean}/{len(results)} campaigns clean ({scale}); "
+        + ", ".join(f"{k} {v}" for k, v in totals.items())
+        + f"; {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
+    return 0 if clean == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
