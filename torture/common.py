@@ -68,7 +68,7 @@ class MirrorDiff:
 
 
 def settings_for(workdir: Path, config_text: str) -> Settings:
-    """Settings from a TOML text written into ``workdir``, with the mirror at workdir/odoosync.db."""
+    """Settings from a TOML text in ``workdir``, with the mirror at ``workdir/odoosync.db``."""
     config = workdir / "odoosync.toml"
     config.write_text(config_text, encoding="utf-8")
     return load_settings(config, db=workdir / "odoosync.db")
