@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +41,7 @@ class CampaignResult:
 
     def line(self) -> str:
         shown = ", ".join(
-            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in self.figures.items()
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.figures.items()
         )
         verdict = "ok" if self.ok else "FAILED"
         return f"{self.name:<12} {verdict:<6} {shown}"
@@ -198,3 +202,111 @@ def count_hits(secret: str, texts: Sequence[str | bytes]) -> int:
 
 def scale_pick(scale: Scale, short: Any, long: Any) -> Any:
     return short if scale == "short" else long
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then closed at once)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
+    """A throw-away certificate and key for 127.0.0.1 made by openssl; None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    made = subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    return (cert, key) if made.returncode == 0 and cert.exists() else None
+
+
+class TlsProxy:
+    """HTTPS on loopback with a self-signed certificate, relaying bytes to a plain-HTTP port.
+
+    It stands for an Odoo behind a proxy whose certificate nobody trusts: a client that verifies
+    certificates must refuse it, one told not to verify gets the simulator's answers.
+    """
+
+    def __init__(self, cert: Path, key: Path, target_port: int) -> None:
+        self.target_port = target_port
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="tls-proxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: Any) -> None:
+        try:
+            client.settimeout(10)
+            tls = self._context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            client.close()  # the client refused the certificate: exactly what should happen
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=30)
+
+        def pump(src: Any, dst: Any) -> None:
+            try:
+                while chunk := src.recv(65536):
+                    dst.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                for sock in (src, dst):
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+        back = threading.Thread(target=pump, args=(upstream, tls), daemon=True)
+        back.start()
+        pump(tls, upstream)
+        back.join(timeout=30)
+        tls.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> TlsProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
