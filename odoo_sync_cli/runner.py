@@ -7,7 +7,7 @@ same way, reads only the ids the mirror lacks, and marks gone the mirror ids the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +45,23 @@ class PageResult:
 
 
 Records = list[dict[str, Any]]
+
+
+def list_ids(client: OdooClient, model: str, domain: Sequence[Any], page: int) -> Iterator[int]:
+    """Every id matching ``domain``, archived included, paged by id: never one giant call."""
+    cursor = 0
+    while True:
+        ids = client.search(
+            model,
+            id_list_domain(domain, cursor=cursor),
+            order=ORDER_BY_ID,
+            limit=page,
+            context=dict(NO_ACTIVE_TEST),
+        )
+        yield from ids
+        if len(ids) < page:
+            return
+        cursor = ids[-1]
 
 
 class ReadAhead:

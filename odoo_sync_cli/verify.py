@@ -23,11 +23,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from odoo_sync_cli.domain import NO_ACTIVE_TEST, ORDER_BY_ID, id_list_domain
+from odoo_sync_cli.domain import NO_ACTIVE_TEST
 from odoo_sync_cli.errors import VerificationError
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.planner import RECONCILE
 from odoo_sync_cli.progress import LoopReporter
+from odoo_sync_cli.runner import list_ids
 from odoo_sync_cli.store import (
     MODULE_OK,
     Batch,
@@ -264,23 +265,6 @@ class SyncTimer:
 # --------------------------------------------------------------------------- verification
 
 
-def server_ids(client: OdooClient, model: str, domain: Sequence[Any], page: int) -> Iterator[int]:
-    """Every id matching ``domain``, archived included, paged by id."""
-    cursor = 0
-    while True:
-        ids = client.search(
-            model,
-            id_list_domain(domain, cursor=cursor),
-            order=ORDER_BY_ID,
-            limit=page,
-            context=dict(NO_ACTIVE_TEST),
-        )
-        yield from ids
-        if len(ids) < page:
-            return
-        cursor = ids[-1]
-
-
 def verify_module(
     store: Store,
     client: OdooClient,
@@ -297,7 +281,7 @@ def verify_module(
         return ModuleCheck(row.module, row.model, row.table_name, skipped=row.note or row.state)
     domain = row.domain_list()
     count = client.search_count(row.model, domain, context=dict(NO_ACTIVE_TEST))
-    theirs = set(server_ids(client, row.model, domain, id_page_size))
+    theirs = set(list_ids(client, row.model, domain, id_page_size))
     mine = store.live_ids(user, row.table_name)
     mine_set = set(mine)
     missing = sorted(theirs - mine_set)
