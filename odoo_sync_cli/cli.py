@@ -7,6 +7,7 @@ asks for the traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -39,10 +40,29 @@ class _State:
 class _Group(TyperGroup):
     """The one error handler of every command."""
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:  # the root's own options, e.g. `odoosync --bogus status`
+            if _is_usage_error(exc):
+                _usage_line(exc)
+            raise
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except typer.Abort:
+            # A declined confirmation, or no answer at all (no terminal, Ctrl-C at the prompt).
+            render.error(
+                "not confirmed, so nothing was changed"
+                + (" (pass --yes to skip the question)" if _takes_yes(self, ctx) else "")
+            )
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.TyperException) as exc:
+            if _is_usage_error(exc):
+                _usage_line(exc)
             raise
         except OdooSyncError as exc:
             if _debug(ctx):
@@ -64,6 +84,33 @@ def _debug(ctx: Any) -> bool:
     state = ctx.find_object(_State)
     return bool(state and state.debug)
 
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """A bad command line (unknown option, missing value...), not a request for the help text."""
+    # By name: typer ships its own copy of click's exception classes, older typers use click's.
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
+
+
+def _usage_line(exc: Any) -> None:
+    """Say a usage error in one line (typer draws a box of several) and exit 2."""
+    where = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "odoosync"
+    message = exc.format_message().strip()
+    if message and message[-1] not in ".!?":
+        message += "."
+    render.error(f"{message} Run `{where} --help` for the options.")
+    raise typer.Exit(2) from None
+
+
+def _takes_yes(group: TyperGroup, ctx: Any) -> bool:
+    name = ctx.invoked_subcommand
+    command = group.get_command(ctx, name) if name else None
+    return command is not None and any(p.name == "yes" for p in command.params)
+
+
+# stamina reports each retry as a warning; with no logging set up Python would print it bare on
+# stderr. The client counts retries itself, and the loop's log says what matters.
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 app = typer.Typer(
     name="odoosync",
@@ -186,6 +233,14 @@ def user_add(
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Save without checking the connection.")
     ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Allow plain http:// to a host other than this machine, and skip the TLS "
+            "certificate check: the secret can then be read on the way.",
+        ),
+    ] = False,
 ) -> None:
     """Add an Odoo account; the secret comes from a hidden prompt, stdin, or --secret-env."""
     settings = _state(ctx).settings()
@@ -200,6 +255,7 @@ def user_add(
         secret=secret,
         secret_env=secret_env,
         check=not no_check,
+        insecure=insecure,
     )
     render.user_added(result)
 
@@ -410,6 +466,8 @@ def loop(
     """Sync every user on a schedule, several at once, until SIGINT/SIGTERM (or --once)."""
     if quiet and verbose:
         raise ConfigError("give --quiet or --verbose, not both")
+    if http_port is not None and not 0 <= http_port <= 65535:
+        raise ConfigError(f"--http-port must be between 0 and 65535, not {http_port}")
     settings = _state(ctx).settings()
     scheduler = Scheduler(
         settings,

@@ -7,14 +7,16 @@ functions never print. A per-user failure aimed at one named user is raised; wit
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -22,20 +24,20 @@ from odoo_sync_cli import diagnostics, verify
 from odoo_sync_cli.config import Module, Settings, UserSettings
 from odoo_sync_cli.domain import (
     NO_ACTIVE_TEST,
-    ORDER_BY_ID,
     CursorError,
     and_domains,
-    id_list_domain,
     window_domain,
 )
 from odoo_sync_cli.errors import (
     AccessDeniedError,
+    AuthenticationError,
     ConfigError,
     ModelNotFoundError,
     OdooError,
     OdooSyncError,
     RetriableError,
     ServerError,
+    safe_url,
 )
 from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
 from odoo_sync_cli.planner import (
@@ -52,7 +54,14 @@ from odoo_sync_cli.planner import (
     should_reconcile,
 )
 from odoo_sync_cli.progress import LoopReporter, NullLoopReporter, NullReporter, Reporter
-from odoo_sync_cli.runner import Lease, PageResult, ReadAhead, run_page, run_reconcile_page
+from odoo_sync_cli.runner import (
+    Lease,
+    PageResult,
+    ReadAhead,
+    list_ids,
+    run_page,
+    run_reconcile_page,
+)
 from odoo_sync_cli.store import (
     BATCH_FAILED,
     DONE,
@@ -293,7 +302,7 @@ def make_client(
         timeout=http.timeout,
         connect_timeout=http.connect_timeout,
         retry=RetryPolicy(**http.retry.model_dump()),
-        verify=http.verify,
+        verify=http.verify and not user.insecure,
     )
 
 
@@ -353,14 +362,45 @@ class _Held:
         self.store.release_lease(self.user, self.owner)
 
 
-def _check_user_fields(name: str, url: str, database: str, login: str, protocol: str) -> None:
+def _plain_http_off_machine(url: str) -> bool:
+    """An ``http://`` URL whose host is not this machine (loopback, ``localhost``)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve anywhere
+
+
+def _check_user_fields(
+    name: str, url: str, database: str, login: str, protocol: str, insecure: bool = False
+) -> None:
     if not _NAME.match(name):
         raise ConfigError(
             f"bad user name '{name}': use letters, digits and . _ @ - (up to 64 characters)"
         )
+    if re.match(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@", url):
+        # Not echoed: what stands before '@' is often a password.
+        raise ConfigError(
+            "the URL holds a login or password (before '@'); URLs are shown in `user list`, "
+            "`status` and logs",
+            hint="Give only the server's address (https://host[:port]) with --url; the login "
+            "goes to --login and the secret to the prompt, stdin or --secret-env.",
+        )
     if not re.match(r"^https?://[^\s/]+", url):
         raise ConfigError(
             f"bad URL '{url}': give the server's address, e.g. https://odoo.example.com"
+        )
+    if not insecure and _plain_http_off_machine(url):
+        raise ConfigError(
+            f"refusing plain http:// to {safe_url(url)}: the password or API key would cross "
+            "the network unencrypted, readable by anyone on the way",
+            hint="Use https://, or pass --insecure if this network is trusted (plain http is "
+            "accepted without it only for localhost and 127.0.0.1).",
         )
     if not database.strip():
         raise ConfigError("the database name is empty")
@@ -420,10 +460,11 @@ def user_add(
     secret_env: str | None = None,
     check: bool = True,
     connect: ClientFactory | None = None,
+    insecure: bool = False,
 ) -> UserAdded:
     """Add an Odoo account (``not_started``, so the loop picks it up); check it first."""
     url = url.rstrip("/")
-    _check_user_fields(name, url, database, login, protocol)
+    _check_user_fields(name, url, database, login, protocol, insecure)
     if secret_env:
         use_secret = _secret_from_env(secret_env)
         secret = None
@@ -460,12 +501,21 @@ def user_add(
         last_error_at=None,
         lease_owner=None,
         lease_until=None,
+        insecure=insecure,
     )
     version: str | None = None
     used: str | None = None
     if check:
         # Before the database file is touched: a refused login changes nothing.
-        version, used = _check_connection(draft, settings, use_secret, connect)
+        try:
+            version, used = _check_connection(draft, settings, use_secret, connect)
+        except AuthenticationError as exc:
+            # The user does not exist yet, so `set-secret` (the usual advice) cannot help.
+            exc.hint = (
+                f"Check the login '{login}' and the password or API key (a new key is made in "
+                "Odoo under Preferences > Account Security), then run `odoosync user add` again."
+            )
+            raise
     with open_store(settings, create=True) as store:
         store.add_user(
             name=name,
@@ -477,6 +527,7 @@ def user_add(
             secret_env=secret_env,
             server_version=version,
             protocol_used=used,
+            insecure=insecure,
         )
         return UserAdded(UserInfo.of(_get_user(store, name)), checked=check)
 
@@ -562,23 +613,6 @@ def select_fields(module: Module, info: Mapping[str, Mapping[str, Any]]) -> dict
     return result
 
 
-def _iter_ids(client: OdooClient, model: str, domain: Sequence[Any], page: int) -> Iterator[int]:
-    """Every id matching ``domain``, paged by id, never one giant call."""
-    cursor = 0
-    while True:
-        ids = client.search(
-            model,
-            id_list_domain(domain, cursor=cursor),
-            order=ORDER_BY_ID,
-            limit=page,
-            context=dict(NO_ACTIVE_TEST),
-        )
-        yield from ids
-        if len(ids) < page:
-            return
-        cursor = ids[-1]
-
-
 def _high_point(client: OdooClient, model: str, domain: Sequence[Any]) -> str | None:
     """The newest write_date of the module's records (a scan on the server, once per prepare)."""
     rows = client.search_read(
@@ -638,7 +672,7 @@ def _plan_user(
             batches = plan_full(
                 module.name,
                 module.model,
-                _iter_ids(client, module.model, domain, us.id_page_size),
+                list_ids(client, module.model, domain, us.id_page_size),
                 us.batch_size,
             )
             kind = FULL
@@ -706,7 +740,9 @@ def prepare(
                 results.append(PrepareResult(user.name, refused=str(refusal)))
                 continue
             try:
-                results.append(_prepare_user(store, settings, user, full, reporter, connect))
+                results.append(
+                    _prepare_user(store, settings, user, full, reporter, connect, restart)
+                )
             except LeaseError as exc:
                 if explicit:
                     raise
@@ -726,20 +762,40 @@ def _prepare_user(
     full: bool,
     reporter: Reporter,
     connect: ClientFactory,
+    restart: bool = False,
 ) -> PrepareResult:
     us = settings.for_user(user.name)
-    with _Held(store, user.name) as lease, connect(user, settings) as client:
-        client.connect()
-        store.set_server_info(
-            user.name, server_version=client.server_version, protocol_used=client.protocol
-        )
-        plans, batches, infos = _plan_user(store, client, user, us, full=full, reporter=reporter)
-        store.save_plan(user.name, lease.owner, lease.ttl, plans, batches)
-        return PrepareResult(
-            user.name,
-            modules=tuple(infos),
-            server_version=client.server_version,
-            protocol=client.protocol,
+    with _Held(store, user.name) as lease:
+        if not restart:
+            _unchanged_since_read(store, user)
+        with connect(user, settings) as client:
+            client.connect()
+            store.set_server_info(
+                user.name, server_version=client.server_version, protocol_used=client.protocol
+            )
+            plans, batches, infos = _plan_user(
+                store, client, user, us, full=full, reporter=reporter
+            )
+            store.save_plan(user.name, lease.owner, lease.ttl, plans, batches)
+            return PrepareResult(
+                user.name,
+                modules=tuple(infos),
+                server_version=client.server_version,
+                protocol=client.protocol,
+            )
+
+
+def _unchanged_since_read(store: Store, user: UserRecord) -> None:
+    """Refuse to plan a user another process planned between our read and our lease.
+
+    Two loops can both read a user as queued; the one that takes the lease second must not
+    plan it again, which would throw away the first plan and read its pages twice.
+    """
+    now = _get_user(store, user.name)
+    if (now.status, now.prepared_at) != (user.status, user.prepared_at):
+        raise LeaseError(
+            f"user '{user.name}' was just planned by another odoosync process (now {now.status})",
+            hint=f"See `odoosync status --user {user.name}`; the loop carries on with that plan.",
         )
 
 
@@ -887,6 +943,8 @@ def _step_user(
                         client.connect()
                     except (OdooError, ConfigError) as exc:
                         # No batch is at fault: the user fails, its batches keep their cursors.
+                        if isinstance(exc, RetriableError):
+                            exc.hint = _resume_hint(user.name)
                         store.set_status(user.name, FAILED, error=str(exc))
                         raise
                 if batch.status == PENDING:
@@ -906,6 +964,10 @@ def _step_user(
                         budget.another_after_this(),
                     )
                 except OdooError as exc:
+                    if isinstance(exc, RetriableError):
+                        # The stored message is what `status` shows a user whose cron `step`
+                        # now skips this user: say how to resume, not only "try again later".
+                        exc.hint = _resume_hint(user.name)
                     store.fail_batch(batch.id, user.name, str(exc))
                     reporter.batch_failed(user.name, batch, str(exc))
                     raise
@@ -935,6 +997,13 @@ def _step_user(
             read_ahead.close()
             if client is not None:
                 client.close()
+
+
+def _resume_hint(name: str) -> str:
+    return (
+        f"The batches keep their cursors: `odoosync retry --user {name}` resumes where the sync "
+        "stopped (the loop retries by itself, with back-off)."
+    )
 
 
 def _running(batch: Batch) -> Batch:

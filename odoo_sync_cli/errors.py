@@ -272,7 +272,11 @@ class AccessDeniedError(OdooError):
 class TLSVerificationError(OdooError):
     """The server's TLS certificate could not be verified."""
 
-    default_hint = "The server's certificate is not trusted; fix it or pass --insecure."
+    default_hint = (
+        "The server's certificate is not trusted: give the server one from a trusted authority, "
+        "or pass --insecure to `odoosync user add` to skip the check (then anyone on the way "
+        "can read the secret)."
+    )
 
 
 class NotFoundError(OdooError):

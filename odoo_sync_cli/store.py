@@ -230,6 +230,8 @@ class UserRecord:
     last_error_at: str | None
     lease_owner: str | None
     lease_until: float | None
+    # No TLS certificate check, and plain http allowed to a host that is not this machine.
+    insecure: bool = False
 
     def resolve_secret(self) -> SecretStr | None:
         """The secret to log in with: stored, or read now from the named environment variable."""
@@ -475,8 +477,14 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def m002_user_insecure(conn: sqlite3.Connection) -> None:
+    # Set by `user add --insecure`: plain http to a remote host, no TLS certificate check.
+    conn.execute("ALTER TABLE _odoosync_users ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
+    ("m002_user_insecure", m002_user_insecure),
 )
 
 
@@ -539,6 +547,7 @@ class Store:
             raise _describe(exc, path) from exc
         store = cls(path, conn)
         try:
+            store._check_ours(create=create)
             store._configure()
             store._migrate(create=create)
         except BaseException:
@@ -554,6 +563,30 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @_translated
+    def _check_ours(self, *, create: bool) -> None:
+        """Refuse, before changing a byte of it, a SQLite file that another program made."""
+        # Switching to WAL rewrites the file header, and a migration would add our tables to
+        # someone else's database: both wait until the file is known to be ours or empty.
+        tables = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        if "_odoosync_migrations" in tables or (create and not tables):
+            return
+        if not create:
+            raise StoreError(
+                f"{self.path} is not an odoosync database",
+                hint="Point --db or ODOOSYNC_DB at the file `odoosync user add` created.",
+            )
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"{self.path} is not an odoosync database: it holds another program's tables ({shown})",
+            hint="Point --db or ODOOSYNC_DB at a new file; odoosync leaves this one alone.",
+        )
 
     @_translated
     def _configure(self) -> None:
@@ -576,6 +609,12 @@ class Store:
                 hint="Point --db or ODOOSYNC_DB at the file `odoosync user add` created.",
             )
         known = {name for name, _ in MIGRATIONS}
+        if exists:
+            # Up to date is the usual case: a read, so `status` works while another process
+            # holds the write lock.
+            done = {r[0] for r in self.conn.execute("SELECT name FROM _odoosync_migrations")}
+            if done == known:
+                return
         with self._write():
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS _odoosync_migrations "
@@ -630,6 +669,7 @@ class Store:
         secret_env: str | None,
         server_version: str | None = None,
         protocol_used: str | None = None,
+        insecure: bool = False,
     ) -> None:
         with self._write():
             if self._user_exists(name):
@@ -640,8 +680,8 @@ class Store:
                 )
             self.conn.execute(
                 """INSERT INTO _odoosync_users (name, url, database, login, protocol, secret,
-                   secret_env, status, server_version, protocol_used, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   secret_env, status, server_version, protocol_used, created_at, insecure)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     name,
                     url,
@@ -654,6 +694,7 @@ class Store:
                     server_version,
                     protocol_used,
                     utc_now(),
+                    int(insecure),
                 ),
             )
 
@@ -1318,6 +1359,13 @@ def _allocate(name: str, taken: set[str]) -> str:
 def _create_private_file(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:  # FileExistsError too: a file stands where a directory should be
+        raise StoreError(
+            f"cannot create the directory of database file {path} ({exc.strerror})",
+            hint="Check that you may write there and that no file has a directory's name, "
+            "or choose another --db.",
+        ) from exc
+    try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         return  # another process created it first; it did so with the same mode
@@ -1336,6 +1384,7 @@ def _dict(cur: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
 def _user(cur: sqlite3.Cursor, row: Sequence[Any]) -> UserRecord:
     d = _dict(cur, row)
     secret = d.pop("secret")
+    d["insecure"] = bool(d.get("insecure"))
     return UserRecord(secret=SecretStr(secret) if secret is not None else None, **d)
 
 

@@ -148,7 +148,8 @@ def test_wrong_password_creates_no_database_file(simulator: Simulator) -> None:
     db = Path(os.environ["ODOOSYNC_DB"])
     result = run(*add_bob(simulator), input="wrong-password\n")
     assert_one_line_error(result, 4, "user 'bob'")
-    assert "odoosync user set-secret bob" in result.stderr
+    # bob does not exist yet, so the advice is to add it again, not `set-secret`.
+    assert "odoosync user add" in result.stderr
     assert not db.exists()
 
 

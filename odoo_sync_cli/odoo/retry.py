@@ -94,16 +94,28 @@ def call_with_retries(
             return False
         return exc.retry_after
 
-    for attempt in stamina.retry_context(
-        on=decide,
-        attempts=policy.attempts,
-        timeout=policy.total_timeout,
-        wait_initial=policy.wait_initial,
-        wait_max=policy.wait_max,
-        wait_jitter=policy.wait_jitter,
-    ):
-        with attempt:
-            if attempt.num > 1:
-                stats.retries += 1
-            return fn()
+    tries = 0
+    try:
+        for attempt in stamina.retry_context(
+            on=decide,
+            attempts=policy.attempts,
+            timeout=policy.total_timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+        ):
+            with attempt:
+                tries = attempt.num
+                if tries > 1:
+                    stats.retries += 1
+                return fn()
+    except RetriableError as exc:
+        # Without this, a failure that outlasted every retry reads like one that was never
+        # retried; the user deciding what to do next needs to know which it was.
+        if tries > 1:
+            exc.message = (
+                f"{exc.message.rstrip('.')} (gave up after {tries} tries in "
+                f"{time.monotonic() - started:.1f} s)"
+            )
+        raise
     raise AssertionError("stamina.retry_context ended without a result or an error")

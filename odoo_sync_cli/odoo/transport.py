@@ -356,6 +356,12 @@ def _is_tls_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
+def _speaks_plain_http(exc: BaseException) -> bool:
+    # What OpenSSL says when the first bytes back are not a TLS record, e.g. "HTTP/1.1 400".
+    text = str(exc)
+    return "WRONG_VERSION_NUMBER" in text or "wrong version number" in text
+
+
 def translate_http_error(exc: Exception, ctx: ErrorContext) -> OdooError:
     """Turn an httpx exception into the odoosync error that says what happened and what to do."""
     common: dict[str, Any] = {
@@ -374,6 +380,14 @@ def translate_http_error(exc: Exception, ctx: ErrorContext) -> OdooError:
         }.get(type(exc), "talking to the server")
         return OdooTimeoutError(f"timed out {phase}", **common)
     if isinstance(exc, httpx.ConnectError):
+        if _speaks_plain_http(exc):
+            return TLSVerificationError(
+                f"the server does not speak TLS on this port: it answered like plain HTTP "
+                f"({detail})",
+                hint="Give the url as http://... if the server has no TLS on this port, or "
+                "check the port.",
+                **common,
+            )
         if _is_tls_failure(exc):
             return TLSVerificationError(f"TLS verification failed: {detail}", **common)
         return ConnectionLostError(

@@ -78,6 +78,7 @@ import json
 import logging
 import random
 import socket
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -130,6 +131,8 @@ class SimUser:
     api_key: str = field(repr=False)
     # Users without HR rights read hr.employee through its public profile only.
     employee_public_only: bool = False
+    # Models this user has no read access to at all (no ir.model.access line for its groups).
+    denied_models: frozenset[str] = frozenset()
 
 
 # Fields of hr.employee a user without HR rights may read (those the public profile carries).
@@ -437,15 +440,19 @@ class SimStats:
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, str | None, str | None]] = Counter()
         self.faults: Counter[str] = Counter()
+        # The same faults by (kind, service, method): which calls met which trouble.
+        self.fault_calls: Counter[tuple[str, str, str | None]] = Counter()
         self._pages: deque[PageCall] = deque(maxlen=self.PAGE_LOG_SIZE)
 
     def record_request(self, call: CallInfo) -> None:
         with self._lock:
             self.requests[(call.service, call.model, call.method)] += 1
 
-    def record_fault(self, fault: Fault) -> None:
+    def record_fault(self, fault: Fault, call: CallInfo | None = None) -> None:
         with self._lock:
             self.faults[fault.kind] += 1
+            if call is not None:
+                self.fault_calls[(fault.kind, call.service, call.method)] += 1
 
     def record_page(self, page: PageCall) -> None:
         with self._lock:
@@ -477,6 +484,7 @@ class SimStats:
         with self._lock:
             self.requests.clear()
             self.faults.clear()
+            self.fault_calls.clear()
             self._pages.clear()
 
     def snapshot(self) -> dict[str, Any]:
@@ -765,6 +773,12 @@ class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (killed, timed out) is routine, not a server bug.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def __init__(
         self,
@@ -1134,6 +1148,12 @@ class SimulatorServer(ThreadingHTTPServer):
         bound = _bind(getattr(_SIGNATURES, name), args, kwargs)
         if not isinstance(context, dict):
             raise OdooServerError("builtins.TypeError", "context must be a dictionary")
+        if model in user.denied_models and name != "fields_get":
+            # Odoo checks model access before anything else; fields_get stays open, as in Odoo.
+            raise OdooServerError(
+                "odoo.exceptions.AccessError",
+                f"You are not allowed to access '{model}' records.",
+            )
         store = db.store
         if name == "search_read":
             read = _bind(
@@ -1501,7 +1521,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = server.faults.pick(call)
         server.wait(server.latency)
         if fault is not None:
-            server.stats.record_fault(fault)
+            server.stats.record_fault(fault, call)
             if fault.kind == "drop":
                 self.close_connection = True
                 return

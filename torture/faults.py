@@ -1,0 +1,342 @@
+"""Campaign 2, faults: a sync through a server that fails one request in ten, and one that
+fails for longer than the retry budget.
+
+Two users (``alice`` over JSON-2, ``bob`` over JSON-RPC) mirror the four default modules of two
+simulated databases. Each *run* is one sync of both users, driven by the engine in this process
+(so every client it opens can be counted): the first a full sync, then full re-reads and
+incremental syncs after changes on the server, in random order. During a run the simulator
+answers 10% of all requests, at random, with one of: HTTP 429 with ``Retry-After: 1``, a 502,
+503 or 504 proxy page, a dropped connection, a slow answer (longer than the read timeout of the
+settings, so it times out), a JSON body cut in half, or a connection closed halfway through the
+body (and in the first run each of these once more, so that even a short run meets them
+all). Every run must end with both users ``done`` and a mirror equal to the simulator's rows;
+every injected fault must have been met by a retry of the client (counted by its clients'
+``ClientStats``), except a truncated count over JSON-2: ``search_count`` answers a bare
+number there, and a number cut in half is still a number (or nothing, when it had one digit).
+Those faults are counted apart (``truncated_counts``) and may go unseen; a count only sizes
+the plan's progress figures (pages are read until a short one), so the mirror stays exact,
+but ``status`` may show a wrong ``recordsExpected`` until the next sync (and ``test-complete``,
+which compares counts, would report a mismatch).
+
+Then the budget run, through the command line as a user would meet it: the simulator answers
+503 to every try of one page of contacts (more than ``http.retry.attempts``). ``odoosync step``
+must fail with exit 6 and one line; ``status --json`` must show the user ``failed`` with a
+``lastError`` naming the model and the trouble; ``odoosync retry`` then ``odoosync step`` must
+resume from the failed batch's cursor (the simulator's page log shows no page fetched before the
+failure fetched again) and end with the exact mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from odoo_sync_cli import engine
+from odoo_sync_cli.config import Settings
+from odoo_sync_cli.odoo import OdooClient
+from odoo_sync_cli.simulator.server import PageCall
+from odoo_sync_cli.simulator.testing import Simulator, start_simulator
+from odoo_sync_cli.store import UserRecord
+from torture.common import CampaignResult, MirrorDiff, Scale, mirror_diff, odoosync, settings_for
+
+USERS = {"alice": ("east", "auto"), "bob": ("west", "jsonrpc")}
+FAULTS = ("429:1", "502", "503", "504", "drop", "slow:1.5", "truncate", "cut")
+FAIL_RATE = 0.10
+# Over JSON-2 a count is a bare number, and half of "2404" is "24": still valid JSON, which no
+# client can tell from a real answer. Such faults are counted apart (see the module docstring).
+SILENT = ("truncate", "json2", "search_count")
+
+
+@dataclass(frozen=True)
+class Shape:
+    partners: int
+    runs: int
+
+
+SHAPES = {"short": Shape(partners=300, runs=2), "long": Shape(partners=3000, runs=20)}
+
+CONFIG = """\
+page_size = 100
+batch_size = 1000
+id_page_size = 400
+lookback = "15m"
+
+[http]
+timeout = 0.5
+connect_timeout = 1.0
+
+[http.retry]
+attempts = {attempts}
+total_timeout = 60
+wait_initial = 0.02
+wait_max = 0.2
+wait_jitter = 0.02
+"""
+
+
+@dataclass
+class Tally:
+    runs: int = 0
+    exact: int = 0
+    requests: int = 0
+    retries: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    diff: MirrorDiff = field(default_factory=MirrorDiff)
+    refetched: int = 0
+    silent: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class Counting:
+    """A client factory for the engine that keeps every client, to add up their counters."""
+
+    def __init__(self) -> None:
+        self.clients: list[OdooClient] = []
+
+    def __call__(self, user: UserRecord, settings: Settings) -> OdooClient:
+        client = engine.make_client(user, settings)
+        self.clients.append(client)
+        return client
+
+    @property
+    def retries(self) -> int:
+        return sum(c.stats.retries for c in self.clients)
+
+    @property
+    def requests(self) -> int:
+        return sum(c.stats.requests for c in self.clients)
+
+
+class FaultRun:
+    """The campaign: a simulator, a work directory and a random source."""
+
+    def __init__(self, scale: Scale, workdir: Path, seed: int) -> None:
+        self.shape = SHAPES[scale]
+        self.workdir = workdir
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.tally = Tally()
+
+    # ---- the random runs
+
+    def change(self, sim: Simulator) -> None:
+        """Edit, create, archive and delete records on both servers (before a run)."""
+        rng = self.rng
+        for database in ("east", "west"):
+            partners = sim.stores[database].ids("res.partner")
+            for rid in rng.sample(partners, min(len(partners), 60)):
+                sim.write(
+                    "res.partner",
+                    [rid],
+                    {"email": f"p{rng.randrange(10**6)}@example.com"},
+                    database=database,
+                )
+            created = sim.create(
+                "res.partner",
+                [{"name": f"New {rng.randrange(10**6)}"} for _ in range(rng.randint(1, 40))],
+                database=database,
+            )
+            sim.archive("res.partner", created[: len(created) // 3], database=database)
+            sim.unlink("res.partner", rng.sample(created, len(created) // 4), database=database)
+
+    def sync(self, sim: Simulator, settings: Settings, index: int, full: bool) -> None:
+        """One run: both users synced through 10% of faults, then compared."""
+        label = f"run {index + 1} ({'full' if full else 'incremental'})"
+        before = Counter(sim.stats.faults)
+        before_calls = Counter(sim.stats.fault_calls)
+        sim.set_fail_rate(FAIL_RATE, FAULTS, seed=self.seed * 1000 + index)
+        if index == 0:
+            # However few requests a short run makes, each kind of trouble comes at least once.
+            kinds = list(FAULTS)
+            self.rng.shuffle(kinds)
+            sim.script_faults([step for kind in kinds for step in (kind, None, None)])
+        counting = Counting()
+        try:
+            prepared = engine.prepare(settings, full=full, connect=counting)
+            errors = [f"{r.user}: {r.error}" for r in prepared if r.error is not None]
+            report = engine.step(settings, connect=counting)
+            errors += [f"{u.user}: {u.error}" for u in report.users if u.error is not None]
+        finally:
+            sim.clear_faults()
+            for client in counting.clients:
+                client.close()
+        faults = Counter(sim.stats.faults) - before
+        silent = (Counter(sim.stats.fault_calls) - before_calls)[SILENT]
+        self.tally.silent += silent
+        self.tally.faults += faults
+        self.tally.retries += counting.retries
+        self.tally.requests += counting.requests
+        self.tally.runs += 1
+        exact = not errors
+        for error in errors:
+            self.tally.failures.append(f"{label}: {error}")
+        for user in engine.status(settings):
+            if user.info.status != "done":
+                exact = False
+                self.tally.failures.append(f"{label}: {user.info.name} ended {user.info.status}")
+        for name, (database, _) in USERS.items():
+            diff = mirror_diff(settings, name, sim.stores[database])
+            self.tally.diff.add(diff)
+            if not diff.exact:
+                exact = False
+                self.tally.failures.append(f"{label} {name}: " + "; ".join(diff.examples[:3]))
+        met = sum(faults.values()) - silent
+        if counting.retries < met:
+            exact = False
+            self.tally.failures.append(
+                f"{label}: {met} faults injected but only {counting.retries} retries: "
+                "some trouble was taken for an answer"
+            )
+        self.tally.exact += int(exact)
+
+    def random_runs(self, sim: Simulator) -> None:
+        work = self.workdir / "runs"
+        work.mkdir()
+        settings = settings_for(work, CONFIG.format(attempts=6))
+        for name, (database, protocol) in USERS.items():
+            creds = sim.credentials(database)
+            engine.user_add(
+                settings,
+                name=name,
+                url=creds.url,
+                database=creds.database,
+                login=creds.login,
+                protocol=protocol,
+                secret=SecretStr(creds.api_key),
+            )
+        for index in range(self.shape.runs):
+            full = index == 0 or self.rng.random() < 0.3
+            if index:
+                self.change(sim)
+            self.sync(sim, settings, index, full)
+
+    # ---- the budget run
+
+    def budget_run(self, sim: Simulator) -> dict[str, int]:
+        """Faults outlast the retries: failed with a clear message, then resumed from the cursor."""
+        work = self.workdir / "budget"
+        work.mkdir()
+        attempts = 3
+        settings = settings_for(work, CONFIG.format(attempts=attempts))
+        creds = sim.credentials("east")
+        engine.user_add(
+            settings,
+            name="carol",
+            url=creds.url,
+            database=creds.database,
+            login=creds.login,
+            secret=SecretStr(creds.api_key),
+        )
+        engine.prepare(settings)
+        good_pages = self.rng.randint(2, max(2, self.shape.partners // 100 - 1))
+        start = len(sim.stats.pages())
+        sim.script_faults(
+            [None] * good_pages + ["503"] * attempts,
+            match={"model": "res.partner", "method": "search_read"},
+        )
+        try:
+            failed = odoosync(work, "step", "--user", "carol")
+        finally:
+            sim.clear_faults()
+        lines = failed.stderr.strip().splitlines()
+        if failed.returncode != 6 or len(lines) != 1:
+            self.tally.failures.append(
+                f"budget: `step` should fail with exit 6 and one line, got exit "
+                f"{failed.returncode}: {failed.stderr.strip()!r}"
+            )
+        status = json.loads(odoosync(work, "status", "--json", "--user", "carol").stdout)
+        user = status["users"][0]
+        error = user["lastError"] or ""
+        if user["syncStatus"] != "failed":
+            self.tally.failures.append(f"budget: carol is {user['syncStatus']}, not failed")
+        for word in ("res.partner", "503", "odoosync retry"):
+            if word not in error:
+                self.tally.failures.append(f"budget: lastError does not say {word!r}: {error!r}")
+        cursor = _failed_cursor(settings.db_path)
+        before = sim.stats.pages()[start:]
+        if cursor is None:
+            self.tally.failures.append("budget: no failed batch with a cursor after the failure")
+            return {}
+        mark = len(sim.stats.pages())
+        retried = odoosync(work, "retry", "--user", "carol")
+        resumed = odoosync(work, "step", "--user", "carol")
+        if retried.returncode or resumed.returncode:
+            self.tally.failures.append(
+                f"budget: retry/step failed: {retried.stderr.strip()} {resumed.stderr.strip()}"
+            )
+        after = sim.stats.pages()[mark:]
+        served = {_page_key(p) for p in before}
+        refetched = sum(1 for p in after if _page_key(p) in served)
+        self.tally.refetched += refetched
+        if refetched:
+            self.tally.failures.append(f"budget: {refetched} pages fetched again after retry")
+        first = next(p for p in after if p.model == "res.partner" and p.method == "search_read")
+        if ["id", ">", cursor] not in first.domain:
+            self.tally.failures.append(
+                f"budget: the resumed sync did not start at cursor {cursor}: {first.domain}"
+            )
+        diff = mirror_diff(settings, "carol", sim.stores["east"])
+        self.tally.diff.add(diff)
+        if not diff.exact:
+            self.tally.failures.append("budget carol: " + "; ".join(diff.examples[:3]))
+        return {"budget_cursor": cursor, "resumed_pages": len(after)}
+
+    def run(self) -> CampaignResult:
+        shape = self.shape
+        # As the command line does: a retry is counted, not logged to stderr.
+        logging.getLogger("stamina").addHandler(logging.NullHandler())
+        with start_simulator(
+            databases={"east": shape.partners, "west": shape.partners}, seed=self.seed
+        ) as sim:
+            self.random_runs(sim)
+            budget = self.budget_run(sim)
+        t = self.tally
+        figures: dict[str, int | float] = {
+            "runs": t.runs,
+            "exact": t.exact,
+            "requests": t.requests,
+            "faults": sum(t.faults.values()),
+            "retries": t.retries,
+            "truncated_counts": t.silent,
+            **{kind.partition(":")[0]: t.faults[kind.partition(":")[0]] for kind in FAULTS},
+            "lost": t.diff.lost,
+            "duplicated": t.diff.duplicated,
+            "differing": t.diff.differing,
+            "extra": t.diff.extra,
+            "refetched": t.refetched,
+            **budget,
+        }
+        failures = list(t.failures)
+        if t.diff.extra:
+            failures.append(f"{t.diff.extra} records in a mirror and not on the server")
+        return CampaignResult("faults", figures, failures)
+
+
+def _page_key(page: PageCall) -> str:
+    return json.dumps([page.database, page.model, page.method, page.domain], sort_keys=True)
+
+
+def _failed_cursor(db: Path) -> int | None:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT cursor FROM _odoosync_batches WHERE status = 'failed' AND cursor > lo_id"
+        ).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else int(row[0])
+
+
+def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:
+    """The faults campaign (see the module docstring)."""
+    return FaultRun(scale, workdir, seed).run()
+
+
+__all__ = ["run"]

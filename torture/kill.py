@@ -1,0 +1,741 @@
+"""Campaign 1, kill: SIGKILL a syncing odoosync at random moments, resume, compare.
+
+Two users (``alice`` over JSON-2, ``bob`` over JSON-RPC) mirror the four default modules of two
+simulated databases (about 50,000 records in the long run). The simulator runs in this process,
+odoosync in subprocesses: ``loop --once`` in some cycles, ``prepare --user`` then ``step`` in
+others. A *cycle* is one sync of both users, a full one from an empty mirror or an incremental
+one after changes on the server (edits, bulk creates sharing one write_date, archives, deletes,
+invoices leaving the filter, creates committed later than the look-back). Each cycle aims a
+few kills at the phases of a sync, in the order they come, restarting odoosync after each:
+
+- **prepare**: after a random number of the requests a prepare makes before its plan is saved;
+- **fetch**: after a random number of data pages, at a random instant (latency makes pages slow);
+- **commit**: after a random number of large pages, the moment the process starts writing the
+  next one to the database (a small watcher process reads its write counter in /proc; pages
+  of 500 to 2,000 records make a commit last a millisecond or more);
+- **reconcile**: once the database shows a reconcile batch running, after a random number of
+  its id pages.
+
+Where a kill really landed is read from what it left, not assumed from its aim: a write-ahead
+log whose tail holds valid frames after its last commit frame means the process died inside a
+transaction (``commit``); a user still ``not_started``, inside prepare; else a running
+reconcile or data batch (``reconcile``, ``fetch``), or none of these (``other``: between two
+users, or finishing). An aim whose phase ended before the kill came is counted as ``missed``.
+After the last kill of a cycle odoosync runs to the end, and the mirror of both users is
+compared with the simulator's stored rows (``mirror_diff``), the progress counters are checked
+(no page counted twice) and the database passes ``PRAGMA quick_check``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from odoo_sync_cli import engine
+from odoo_sync_cli.config import Settings
+from odoo_sync_cli.simulator.testing import Simulator, start_simulator
+from torture.common import (
+    CampaignResult,
+    MirrorDiff,
+    Scale,
+    mirror_diff,
+    odoosync,
+    odoosync_command,
+    settings_for,
+)
+
+USERS = {"alice": ("east", "auto"), "bob": ("west", "jsonrpc")}
+KINDS = ("prepare", "fetch", "commit", "reconcile", "other")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How big a run is."""
+
+    partners: int  # per database; orders, invoices and employees follow in proportion
+    full_cycles: int
+    incremental_cycles: int
+    full_aims: tuple[str, ...]
+    incremental_aims: tuple[str, ...]
+    latency: float
+    changes: int  # records written per database before an incremental cycle
+
+
+SHAPES: dict[str, Shape] = {
+    "short": Shape(
+        partners=1000,
+        full_cycles=1,
+        incremental_cycles=1,
+        full_aims=("prepare", "commit", "fetch"),
+        incremental_aims=("prepare", "reconcile"),
+        latency=0.01,
+        changes=150,
+    ),
+    "long": Shape(
+        partners=24_000,
+        full_cycles=5,
+        incremental_cycles=9,
+        full_aims=(
+            "prepare",
+            "fetch",
+            "commit",
+            "fetch",
+            "commit",
+            "fetch",
+            "commit",
+            "fetch",
+            "commit",
+            "commit",
+            "reconcile",
+            "reconcile",
+        ),
+        incremental_aims=("prepare", "fetch", "commit", "reconcile", "reconcile"),
+        latency=0.01,
+        changes=2500,
+    ),
+}
+
+CONFIG = """\
+page_size = {page_size}
+batch_size = {batch_size}
+id_page_size = {id_page_size}
+lookback = "15m"
+reconcile = "every"
+hard_delete = {hard_delete}
+
+[http.retry]
+attempts = 3
+wait_initial = 0.05
+wait_max = 0.2
+wait_jitter = 0.05
+"""
+
+
+# --------------------------------------------------------------------------- the write-ahead log
+
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+
+
+def _wal_checksum(data: bytes, s0: int, s1: int, big_endian: bool) -> tuple[int, int]:
+    words = struct.unpack(f"{'>' if big_endian else '<'}{len(data) // 4}I", data)
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def wal_uncommitted_frames(wal: Path) -> int:
+    """Valid frames after the last commit frame of a SQLite write-ahead log.
+
+    Frames a transaction writes before its commit frame (a cache spill, or a commit cut short)
+    chain their checksums on from the last committed frame; SQLite ignores them on recovery.
+    Finding any means the writer died inside a transaction. Frames left from an older log
+    generation (other salts) or a rolled-back transaction (a broken chain) do not count.
+    """
+    try:
+        data = wal.read_bytes()
+    except FileNotFoundError:
+        return 0
+    if len(data) < 32:
+        return 0
+    magic, _, page_size, _, salt1, salt2, c1, c2 = struct.unpack(">8I", data[:32])
+    if magic not in _WAL_MAGIC or page_size < 512:
+        return 0
+    big_endian = bool(magic & 1)
+    frame_size = 24 + page_size
+    frames = (len(data) - 32) // frame_size
+    last_commit = -1
+    sums = (c1, c2)
+    matching = 0
+    for i in range(frames):
+        at = 32 + i * frame_size
+        _, commit_size, f_salt1, f_salt2, f_c1, f_c2 = struct.unpack(">6I", data[at : at + 24])
+        if (f_salt1, f_salt2) != (salt1, salt2):
+            break
+        matching = i + 1
+        if commit_size:
+            last_commit = i
+            sums = (f_c1, f_c2)
+    uncommitted = 0
+    s0, s1 = sums
+    for i in range(last_commit + 1, matching):
+        at = 32 + i * frame_size
+        header = data[at : at + 24]
+        s0, s1 = _wal_checksum(header[:8], s0, s1, big_endian)
+        s0, s1 = _wal_checksum(data[at + 24 : at + frame_size], s0, s1, big_endian)
+        if struct.unpack(">2I", header[16:24]) != (s0, s1):
+            break
+        uncommitted += 1
+    return uncommitted
+
+
+# --------------------------------------------------------------------------- watching a run
+
+# Run as ``python -S -c WRITE_WATCHER <pid>``, then write ``<skip> <delay>`` to its stdin when
+# the watching should begin (it is started early, so that it is ready then). It watches what
+# ``pid`` writes; a *burst* is 48 KiB within half a millisecond (a large transaction's log
+# frames, or a checkpoint; never a request or a small commit) and lasts until writing pauses
+# for 5 ms. It lets ``skip`` bursts pass, then, as the next one starts, sleeps ``delay`` and
+# sends SIGKILL to ``pid``. Linux only (/proc/<pid>/io); it ends by itself when ``pid`` is gone.
+WRITE_WATCHER = """
+import os, signal, sys, time
+pid = int(sys.argv[1])
+go = sys.stdin.readline().split()
+if not go:
+    sys.exit()
+skip, delay = int(go[0]), float(go[1])
+def written():
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    return 0
+try:
+    now = (time.monotonic(), written())
+    recent, last_write, bursts, in_burst = [now], now[0], 0, False
+    while True:
+        previous, now = now, (time.monotonic(), written())
+        if now[1] != previous[1]:
+            last_write = now[0]
+        recent = [r for r in recent if r[0] > now[0] - 0.0005] + [now]
+        if not in_burst and now[1] - recent[0][1] >= 49152:
+            if bursts == skip:
+                if delay:
+                    time.sleep(delay)
+                os.kill(pid, signal.SIGKILL)
+                break
+            bursts, in_burst = bursts + 1, True
+        elif in_burst and now[0] - last_write > 0.005:
+            in_burst = False
+        time.sleep(0.00005)
+except (FileNotFoundError, ProcessLookupError):
+    pass
+"""
+
+
+class Watch:
+    """Read-only looks at the odoosync database while a process works on it."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def statuses(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT name, status FROM _odoosync_users").fetchall())
+
+    def batches(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT user, kind, status, cursor, synced, expected, pages FROM _odoosync_batches"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def running(self, reconcile: bool) -> bool:
+        kind = "= 'reconcile'" if reconcile else "!= 'reconcile'"
+        row = self.conn.execute(
+            f"SELECT count(*) FROM _odoosync_batches WHERE status = 'running' AND kind {kind}"
+        ).fetchone()
+        return bool(row[0])
+
+    def pages_left(self, page_size: int, *, large: bool = False) -> int:
+        """Data pages the current plans still expect, roughly; ``large``: only pages of 200
+        records or more (those whose commit writes a burst a watcher can see)."""
+        left = 0
+        for b in self.batches():
+            if b["kind"] != "reconcile" and b["status"] != "done":
+                todo = max(0, b["expected"] - b["synced"])
+                tail = todo % page_size
+                left += todo // page_size + int(tail >= 200 if large else True)
+        return left
+
+
+def _pages_served(sim: Simulator) -> int:
+    return len(sim.stats.pages(method="search_read"))
+
+
+@dataclass
+class Landing:
+    """Where one kill landed, from what it left behind."""
+
+    aim: str
+    kind: str
+    wal_frames: int
+
+
+@dataclass
+class Tally:
+    runs: int = 0
+    exact: int = 0
+    kills: Counter[str] = field(default_factory=Counter)
+    missed: int = 0
+    diff: MirrorDiff = field(default_factory=MirrorDiff)
+    miscounted: int = 0
+    crashed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class KillRun:
+    """One campaign: a simulator, a work directory, two users and a random source."""
+
+    def __init__(self, scale: Scale, workdir: Path, seed: int) -> None:
+        self.shape = SHAPES[scale]
+        self.workdir = workdir
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.tally = Tally()
+        self.page_size = 500
+        self.id_page_size = max(500, self.shape.partners // 10)
+        self.preparing = 0
+        self.landings: list[Landing] = []
+        self.settings: Settings | None = None
+        self.created: dict[tuple[str, str], list[int]] = {}
+
+    @property
+    def db(self) -> Path:
+        return self.workdir / "odoosync.db"
+
+    # ---- setup
+
+    def write_settings(self, page_size: int) -> Settings:
+        self.page_size = page_size
+        self.settings = settings_for(
+            self.workdir,
+            CONFIG.format(
+                page_size=page_size,
+                batch_size=max(2000, self.shape.partners // 5),
+                id_page_size=self.id_page_size,
+                # Reconcile either marks rows gone or deletes them: kill it both ways.
+                hard_delete=str(self.rng.random() < 0.3).lower(),
+            ),
+        )
+        return self.settings
+
+    def add_users(self, sim: Simulator) -> None:
+        assert self.settings is not None
+        for name, (database, protocol) in USERS.items():
+            creds = sim.credentials(database)
+            engine.user_add(
+                self.settings,
+                name=name,
+                url=creds.url,
+                database=creds.database,
+                login=creds.login,
+                protocol=protocol,
+                secret=SecretStr(creds.api_key),
+            )
+
+    # ---- changes between cycles
+
+    def change(self, sim: Simulator) -> None:
+        """Change records on both servers before an incremental cycle (none while it runs)."""
+        rng = self.rng
+        n = self.shape.changes
+        for database in ("east", "west"):
+            store = sim.stores[database]
+            partners = store.ids("res.partner")
+            edited = rng.sample(partners, min(len(partners), n))
+            while edited:
+                # Several records per transaction: they share one write_date.
+                group, edited = edited[: rng.randint(1, 40)], edited[40:]
+                sim.write(
+                    "res.partner",
+                    group,
+                    {"phone": f"+1 555 {rng.randrange(10**7):07d}"},
+                    database=database,
+                )
+            orders = store.ids("sale.order")
+            sim.write(
+                "sale.order",
+                rng.sample(orders, min(len(orders), max(1, n // 20))),
+                {"client_order_ref": f"PO-{rng.randrange(10**6)}"},
+                database=database,
+            )
+            employees = store.ids("hr.employee")
+            sim.write(
+                "hr.employee",
+                rng.sample(employees, min(len(employees), max(1, n // 50))),
+                {"work_phone": f"+1 555 {rng.randrange(10**7):07d}"},
+                database=database,
+            )
+            # A bulk import: one transaction, one write_date for all of them.
+            bulk = sim.create(
+                "res.partner",
+                [{"name": f"Import {i}", "email": f"i{i}@example.com"} for i in range(n // 10)],
+                database=database,
+            )
+            mine = self.created.setdefault((database, "res.partner"), [])
+            mine.extend(bulk)
+            invoices = sim.create(
+                "account.move",
+                [
+                    {"name": f"INV/{rng.randrange(10**6)}", "move_type": "out_invoice"}
+                    for _ in range(max(2, n // 50))
+                ],
+                database=database,
+            )
+            self.created.setdefault((database, "account.move"), []).extend(invoices)
+            # Some of ours go: deleted, archived, archived back, or out of the invoice filter.
+            fresh = set(bulk)
+            old = [i for i in mine if i not in fresh]
+            if old:
+                gone = rng.sample(old, min(len(old), max(1, n // 30)))
+                sim.unlink("res.partner", gone, database=database)
+                for rid in gone:
+                    mine.remove(rid)
+                left = [i for i in mine if i not in fresh]
+                archived = rng.sample(left, min(len(left), max(1, n // 30)))
+                sim.archive("res.partner", archived, database=database)
+                back = archived[: len(archived) // 2]
+                if back:
+                    sim.unarchive("res.partner", back, database=database)
+            mine_inv = self.created[(database, "account.move")]
+            moved = rng.sample(mine_inv, min(len(mine_inv), max(1, n // 200)))
+            sim.write("account.move", moved, {"move_type": "entry"}, database=database)
+            for rid in moved:
+                mine_inv.remove(rid)
+            # Created by a transaction that began two hours ago: only reconcile can find them.
+            late = sim.late_commit(
+                "res.partner",
+                seconds_ago=7200,
+                vals_list=[{"name": f"Late {i}"} for i in range(max(1, n // 100))],
+                database=database,
+            )
+            mine.extend(late)
+
+    # ---- driving odoosync
+
+    def statuses(self) -> dict[str, str]:
+        watch = Watch(self.db)
+        try:
+            return watch.statuses()
+        finally:
+            watch.close()
+
+    def next_command(self, driver: str) -> list[str] | None:
+        """What to run next to move the cycle on, or None when both users are done."""
+        statuses = self.statuses()
+        if all(s == "done" for s in statuses.values()):
+            return None
+        if driver == "loop":
+            return ["loop", "--once", "--interval", "0.2", "--workers", "2", "--quiet"]
+        waiting = sorted(u for u, s in statuses.items() if s == "not_started")
+        if waiting:
+            return ["prepare", "--user", waiting[0]]
+        return ["step"]
+
+    def resume(self, driver: str, label: str) -> bool:
+        """Run odoosync to the end of the cycle; False (and a failure noted) if it cannot."""
+        for _ in range(8):
+            command = self.next_command(driver)
+            if command is None:
+                return True
+            done = odoosync(self.workdir, *command, timeout=600)
+            if done.returncode != 0:
+                self.tally.crashed += 1
+                last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+                self.tally.failures.append(
+                    f"{label}: `odoosync {' '.join(command)}` exit {done.returncode}: {last}"
+                )
+                return False
+        self.tally.failures.append(f"{label}: odoosync did not finish the cycle")
+        return False
+
+    def attempt(self, sim: Simulator, driver: str, aim: str, label: str, share: int = 1) -> str:
+        """Start odoosync and kill it when ``aim`` comes: ``landed``, ``missed`` (the cycle
+        ended first) or ``broken`` (odoosync failed; noted).
+
+        ``share``: how many kills of this phase are still to come in the cycle, this one
+        included; each takes a random point in its share of what is left of the phase.
+        """
+        for _ in range(4):
+            command = self.next_command(driver)
+            if command is None:
+                return "missed"
+            preparing = command[0] == "prepare" or (
+                command[0] == "loop" and "not_started" in self.statuses().values()
+            )
+            if aim == "prepare" and not preparing:
+                return "missed"
+            if aim != "prepare" and command[0] == "prepare":
+                # Not this aim's phase: let it plan undisturbed.
+                done = odoosync(self.workdir, *command)
+                if done.returncode != 0:
+                    self.tally.crashed += 1
+                    self.tally.failures.append(f"{label}: `odoosync {' '.join(command)}` failed")
+                    return "broken"
+                continue
+            self.preparing = (
+                1
+                if command[0] == "prepare"
+                else len([s for s in self.statuses().values() if s == "not_started"])
+            )
+            base_pages = _pages_served(sim)
+            base_requests = sim.stats.count()
+            stderr = self.workdir / "killed.stderr"
+            with open(stderr, "wb") as err:
+                proc = subprocess.Popen(
+                    odoosync_command(self.workdir, *command),
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    env=dict(os.environ),
+                )
+            watch = Watch(self.db)
+            watcher = self._start_watcher(proc) if aim == "commit" else None
+            try:
+                killed = self._kill_at(
+                    sim, proc, watch, aim, base_pages, base_requests, share, watcher
+                )
+                if killed:
+                    landing = self._landing(aim, watch)
+                    self.tally.kills[landing.kind] += 1
+                    self.landings.append(landing)
+                    return "landed"
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                if watcher is not None:
+                    watcher.kill()
+                    watcher.wait()
+                    if watcher.stdin is not None:
+                        watcher.stdin.close()
+                watch.close()
+            if proc.returncode != 0:
+                self.tally.crashed += 1
+                text = stderr.read_text(errors="replace").strip().splitlines()
+                self.tally.failures.append(
+                    f"{label}: `odoosync {' '.join(command)}` exit {proc.returncode}: "
+                    + (text[-1] if text else "(no message)")
+                )
+                return "broken"
+        return "missed"
+
+    def _kill_at(
+        self,
+        sim: Simulator,
+        proc: subprocess.Popen[bytes],
+        watch: Watch,
+        aim: str,
+        base_pages: int,
+        base_requests: int,
+        share: int,
+        watcher: subprocess.Popen[str] | None = None,
+    ) -> bool:
+        """Wait for the moment ``aim`` names and SIGKILL ``proc``; False if it ended first."""
+        rng = self.rng
+        deadline = time.monotonic() + 300
+        target_pages: int | None = None
+        target_requests: int | None = None
+        reconcile_base: int | None = None
+        while proc.poll() is None and time.monotonic() < deadline:
+            delay: float | None = None
+            if aim == "prepare":
+                if target_requests is None:
+                    target_requests = rng.randint(1, self.prepare_requests())
+                if sim.stats.count() - base_requests >= target_requests:
+                    delay = rng.uniform(0.0, self.shape.latency)
+            elif aim in ("fetch", "commit"):
+                if target_pages is None and watch.running(reconcile=False):
+                    left = watch.pages_left(self.page_size, large=aim == "commit")
+                    target_pages = rng.randint(1, max(1, left // share))
+                if aim == "commit" and target_pages is not None and watcher is not None:
+                    # Pages commit one by one: let a random number of their bursts pass.
+                    return self._kill_on_write_burst(proc, watcher, target_pages - 1)
+                if target_pages is not None and _pages_served(sim) - base_pages >= target_pages:
+                    delay = rng.uniform(0.0, 3 * self.shape.latency)
+            elif aim == "reconcile":
+                if reconcile_base is None and watch.running(reconcile=True):
+                    reconcile_base = len(sim.stats.pages(method="search"))
+                    target_pages = rng.randint(0, self.reconcile_pages() // share)
+                if (
+                    reconcile_base is not None
+                    and target_pages is not None
+                    and len(sim.stats.pages(method="search")) - reconcile_base >= target_pages
+                ):
+                    delay = rng.uniform(0.0, self.shape.latency)
+            if delay is not None:
+                time.sleep(delay)
+                if proc.poll() is not None:
+                    return False
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(0.003)
+        return False
+
+    def _start_watcher(self, proc: subprocess.Popen[bytes]) -> subprocess.Popen[str]:
+        """A write watcher for ``proc`` (see WRITE_WATCHER), waiting for its go."""
+        return subprocess.Popen(
+            [sys.executable, "-S", "-c", WRITE_WATCHER, str(proc.pid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def _kill_on_write_burst(
+        self, proc: subprocess.Popen[bytes], watcher: subprocess.Popen[str], skip: int
+    ) -> bool:
+        """SIGKILL ``proc`` while it writes a large transaction, after ``skip`` others.
+
+        A large commit writes its log frames within a millisecond or two. A thread of this
+        process would see that late (the simulator's threads hold the interpreter lock for
+        longer), so a small watcher process of its own watches and sends the signal.
+        """
+        assert watcher.stdin is not None
+        watcher.stdin.write(f"{skip} {self.rng.uniform(0.0, 0.0002):.6f}\n")
+        watcher.stdin.flush()
+        proc.wait(timeout=300)
+        return proc.returncode == -signal.SIGKILL
+
+    def prepare_requests(self) -> int:
+        """At most how many requests the users being prepared make before their plans are
+        saved: connecting, then at least three calls per module."""
+        return max(1, self.preparing) * (2 + 4 * 3)
+
+    def reconcile_pages(self) -> int:
+        """About how many id pages one user's reconcile of contacts lists."""
+        return self.shape.partners // self.id_page_size + 1
+
+    def _landing(self, aim: str, watch: Watch) -> Landing:
+        frames = wal_uncommitted_frames(self.db.with_name(self.db.name + "-wal"))
+        if frames:
+            return Landing(aim, "commit", frames)
+        statuses = watch.statuses()
+        if "not_started" in statuses.values():
+            return Landing(aim, "prepare", 0)
+        reconciling = watch.running(reconcile=True)
+        fetching = watch.running(reconcile=False)
+        if reconciling and (aim == "reconcile" or not fetching):
+            return Landing(aim, "reconcile", 0)
+        if fetching:
+            return Landing(aim, "fetch", 0)
+        return Landing(aim, "other", 0)
+
+    # ---- checking
+
+    def check(self, sim: Simulator, label: str) -> None:
+        assert self.settings is not None
+        exact = True
+        for name, (database, _) in USERS.items():
+            diff = mirror_diff(self.settings, name, sim.stores[database])
+            self.tally.diff.add(diff)
+            if not diff.exact:
+                exact = False
+                self.tally.failures.append(f"{label} {name}: " + "; ".join(diff.examples[:3]))
+        for user in engine.status(self.settings):
+            if user.info.status != "done" or user.records_synced != user.records_expected:
+                exact = False
+                self.tally.miscounted += 1
+                self.tally.failures.append(
+                    f"{label} {user.info.name}: {user.info.status}, records synced "
+                    f"{user.records_synced} of {user.records_expected} expected"
+                )
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        try:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            conn.close()
+        if verdict != "ok":
+            exact = False
+            self.tally.failures.append(f"{label}: the database fails quick_check: {verdict}")
+        self.tally.runs += 1
+        self.tally.exact += int(exact)
+
+    # ---- the campaign
+
+    def cycle(self, sim: Simulator, index: int, full: bool) -> None:
+        shape = self.shape
+        driver = "loop" if index % 2 == 0 else "step"
+        label = f"cycle {index + 1} ({'full' if full else 'incremental'}, {driver})"
+        aims = shape.full_aims if full else shape.incremental_aims
+        # Commits last long enough to be hit only with large pages.
+        page_size = self.rng.choice((1000, 2000, 2000)) if "commit" in aims else 500
+        settings = self.write_settings(page_size)
+        if full:
+            engine.clear(settings)
+        else:
+            self.change(sim)
+        engine.queue(settings)
+        for i, aim in enumerate(aims):
+            share = sum(1 for later in aims[i:] if _phase(later) == _phase(aim))
+            outcome = self.attempt(sim, driver, aim, label, share)
+            if outcome == "broken":
+                self.tally.runs += 1
+                return
+            if outcome == "missed":
+                self.tally.missed += 1
+                self.landings.append(Landing(aim, "missed", 0))
+        if self.resume(driver, label):
+            self.check(sim, label)
+        else:
+            self.tally.runs += 1
+
+    def run(self) -> CampaignResult:
+        shape = self.shape
+        self.write_settings(500)
+        with start_simulator(
+            databases={"east": shape.partners, "west": shape.partners},
+            seed=self.seed,
+            latency=shape.latency,
+        ) as sim:
+            self.add_users(sim)
+            order = [True] * shape.full_cycles + [False] * shape.incremental_cycles
+            # The first cycle must be full: an incremental one needs a mirror to start from.
+            rest = order[1:]
+            self.rng.shuffle(rest)
+            for index, full in enumerate([order[0], *rest]):
+                self.cycle(sim, index, full)
+            records = sum(
+                len(sim.stores[db].ids(m))
+                for db in ("east", "west")
+                for m in ("res.partner", "sale.order", "account.move", "hr.employee")
+            )
+        t = self.tally
+        figures: dict[str, int | float] = {
+            "records": records,
+            "runs": t.runs,
+            "exact": t.exact,
+            "kills": sum(t.kills.values()),
+            **{f"k_{k}": t.kills[k] for k in KINDS},
+            "missed": t.missed,
+            "miscounted": t.miscounted,
+            "lost": t.diff.lost,
+            "duplicated": t.diff.duplicated,
+            "differing": t.diff.differing,
+            "extra": t.diff.extra,
+            "crashed": t.crashed,
+        }
+        failures = list(t.failures)
+        if t.diff.extra:
+            failures.append(f"{t.diff.extra} records in a mirror and not on the server")
+        if t.exact != t.runs and not failures:
+            failures.append(f"{t.runs - t.exact} runs not exact")
+        return CampaignResult("kill", figures, failures)
+
+
+def _phase(aim: str) -> str:
+    return "data" if aim in ("fetch", "commit") else aim
+
+
+def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:
+    """The kill campaign (see the module docstring)."""
+    return KillRun(scale, workdir, seed).run()
+
+
+__all__ = ["run", "wal_uncommitted_frames"]
