@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import html
 import itertools
 import json
@@ -441,6 +442,13 @@ def _check_url(conn: Connection) -> str:
     return conn.url.rstrip("/")
 
 
+@functools.lru_cache(maxsize=2)
+def _tls_context(verify: bool) -> ssl.SSLContext | bool:
+    # Loading the trusted certificates costs tens of milliseconds; the loop makes a client per
+    # user turn, so one context serves them all. Without verification httpx needs no context.
+    return httpx.create_ssl_context(verify=True) if verify else False
+
+
 class HttpSession:
     """One keep-alive ``httpx.Client`` for one user, shared by the transports of one client."""
 
@@ -461,7 +469,7 @@ class HttpSession:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             headers={"User-Agent": USER_AGENT},
-            verify=verify,
+            verify=_tls_context(verify),
             transport=transport,
             # A redirected POST may silently turn into a GET; better to say where the server went.
             follow_redirects=False,
