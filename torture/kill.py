@@ -351,7 +351,8 @@ class KillRun:
             edited = rng.sample(partners, min(len(partners), n))
             while edited:
                 # Several records per transaction: they share one write_date.
-                group, edited = edited[: rng.randint(1, 40)], edited[40:]
+                size = rng.randint(1, 40)
+                group, edited = edited[:size], edited[size:]
                 sim.write(
                     "res.partner",
                     group,
