@@ -239,7 +239,7 @@ class _TomlLayer(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    """Every setting odoosync reads; see docs/engine-notes.md for the reference."""
+    """Every setting odoosync reads; README.md has the reference."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,

@@ -211,7 +211,7 @@ class UserStatus:
     modules: tuple[ModuleStatus, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """The documented, stable JSON shape of one user (see docs/engine-notes.md)."""
+        """The documented, stable JSON shape of one user (README.md documents it)."""
         return {
             "user": self.info.name,
             "url": self.info.url,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.simulator.testing import Simulator
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "engine-notes.md"
+DOCS = Path(__file__).resolve().parent.parent / "README.md"
 COMMANDS = [
     ["user", "add"],
     ["user", "list"],
