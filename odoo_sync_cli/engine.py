@@ -409,6 +409,20 @@ def _check_user_fields(
     _protocol(protocol)
 
 
+def _secret_to_use(
+    secret: SecretStr | None, secret_env: str | None
+) -> tuple[SecretStr, SecretStr | None]:
+    """The secret to check the connection with, and the one to store (None: keep the env name)."""
+    if secret_env:
+        return _secret_from_env(secret_env), None
+    if secret is None or not secret.get_secret_value():
+        raise ConfigError(
+            "no secret given",
+            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
+        )
+    return secret, secret
+
+
 def _secret_from_env(var: str) -> SecretStr:
     if not _ENV_NAME.match(var):
         raise ConfigError(f"bad environment variable name '{var}'")
@@ -465,16 +479,7 @@ def user_add(
     """Add an Odoo account (``not_started``, so the loop picks it up); check it first."""
     url = url.rstrip("/")
     _check_user_fields(name, url, database, login, protocol, insecure)
-    if secret_env:
-        use_secret = _secret_from_env(secret_env)
-        secret = None
-    elif secret is None or not secret.get_secret_value():
-        raise ConfigError(
-            "no secret given",
-            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
-        )
-    else:
-        use_secret = secret
+    use_secret, secret = _secret_to_use(secret, secret_env)
     if settings.db_path.exists():
         with open_store(settings) as store:
             if store.get_user(name) is not None:
@@ -560,16 +565,7 @@ def user_set_secret(
     connect: ClientFactory | None = None,
 ) -> UserInfo:
     """Replace a user's secret (a rotated API key), checking it against the server first."""
-    if secret_env:
-        use_secret = _secret_from_env(secret_env)
-        secret = None
-    elif secret is None or not secret.get_secret_value():
-        raise ConfigError(
-            "no secret given",
-            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
-        )
-    else:
-        use_secret = secret
+    use_secret, secret = _secret_to_use(secret, secret_env)
     with open_store(settings) as store:
         user = _get_user(store, name)
         if check:
