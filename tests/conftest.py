@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from odoo_sync_cli.pgcluster import Cluster, start_cluster
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19"
@@ -64,3 +65,14 @@ def make_simulator() -> Iterator[Callable[..., Simulator]]:
     yield make
     for sim in reversed(started):
         sim.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL server for the whole session (initdb in a temp dir, loopback).
+
+    Never skipped: without server binaries the session errors, and scripts/test installs them.
+    Tests that write should use a database or schema of their own.
+    """
+    with start_cluster() as cluster:
+        yield cluster
