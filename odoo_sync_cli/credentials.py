@@ -289,7 +289,12 @@ class SecretStores:
                 )
             return SecretStr(str(value))
         if loc.store == FILE:
-            table = self._read_file().get(loc.ref or "")
+            try:
+                data = self._read_file()
+            except CredentialError as exc:
+                exc.message = f"user '{user}': {exc.message}"
+                raise
+            table = data.get(loc.ref or "")
             value = table.get("secret") if isinstance(table, dict) else None
             if not isinstance(value, str) or not value:
                 raise CredentialError(

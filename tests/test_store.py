@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from odoo_sync_cli import store as store_mod
 from odoo_sync_cli.credentials import NO_SECRET, SecretLocation
