@@ -24,6 +24,19 @@ CASES_FILE = FIXTURES / "cases.jsonl"
 SIMULATOR_RECORDS = 2000
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same for what runs outside a test (session and module fixtures): never the real home."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        mp.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+        mp.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        keyring.set_keyring(fail.Keyring())
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HOME, the XDG directories and ODOOSYNC_DB into a temporary directory.

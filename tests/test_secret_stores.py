@@ -399,7 +399,6 @@ def test_a_broken_store_fails_its_user_with_one_line_and_the_others_go_on(
         "ODOOSYNC_SECRET_KEY",
     )
     assert any(fix in errors[0] for fix in fixes)
-    print(errors[0])
     assert "bystander: planned" in prepared.stdout and "envy: planned" in prepared.stdout
     stepped = run("step", "--all")
     assert stepped.exit_code == 0, stepped.output
@@ -412,4 +411,12 @@ def test_a_broken_store_fails_its_user_with_one_line_and_the_others_go_on(
     }
     victim = next(u for u in data["users"] if u["user"] == "victim")
     assert says in victim["lastError"]
-    assert simulator.api_key not in prepared.output + stepped.output + json.dumps(data)
+    # The loop, unattended, the same way: the victim fails, the others sync again.
+    ok("queue", "--all")
+    looped = run("loop", "--once", "--quiet", "--interval", "0.2")
+    assert looped.exit_code == 3, looped.output
+    data = json.loads(ok("status", "--json").stdout)
+    got = {u["user"]: u["syncStatus"] for u in data["users"]}
+    assert got == {"bystander": "done", "envy": "done", "victim": "failed"}
+    said = prepared.output + stepped.output + looped.output + json.dumps(data)
+    assert simulator.api_key not in said
