@@ -306,20 +306,32 @@ class SecretMoved:
     where: str
 
 
+@dataclass
+class SecretsUpgrade:
+    """What opening a database written before secrets left it did: moves, and the rewrite.
+
+    ``scrubbed`` is None when no rewrite was due, False when another process held the file
+    (the next open tries again).
+    """
+
+    moved: list[SecretMoved] = field(default_factory=list)
+    scrubbed: bool | None = None
+
+
 def open_store(
-    settings: Settings, *, create: bool = False, moved: list[SecretMoved] | None = None
+    settings: Settings, *, create: bool = False, upgrade: SecretsUpgrade | None = None
 ) -> Store:
     """Open the database; secrets an older version kept in it in clear move out first."""
     store = Store.open(settings.db_path, create=create)
     try:
-        _move_plain_secrets(store, settings, moved)
+        _move_plain_secrets(store, settings, upgrade or SecretsUpgrade())
     except BaseException:
         store.close()
         raise
     return store
 
 
-def _move_plain_secrets(store: Store, settings: Settings, moved: list[SecretMoved] | None) -> None:
+def _move_plain_secrets(store: Store, settings: Settings, upgrade: SecretsUpgrade) -> None:
     plain = store.plain_secrets()
     if plain:
         stores = secret_stores(settings)
@@ -329,27 +341,26 @@ def _move_plain_secrets(store: Store, settings: Settings, moved: list[SecretMove
             user = _get_user(store, name)
             location = stores.put(kind, user.credential.account, entry_name(name, mirror), secret)
             store.set_secret_location(name, location)
-            if moved is not None:
-                moved.append(SecretMoved(name, location.source, stores.describe(location)))
+            upgrade.moved.append(SecretMoved(name, location.source, stores.describe(location)))
         store.drop_plain_secrets()
     if store.scrub_pending():
-        store.scrub()
+        upgrade.scrubbed = store.scrub()
 
 
-def move_plain_secrets(settings: Settings) -> list[SecretMoved]:
+def move_plain_secrets(settings: Settings) -> SecretsUpgrade:
     """Upgrade a database written before secrets left it; what moved where (run at each start).
 
     A file that cannot be opened is left to the command itself to report.
     """
+    upgrade = SecretsUpgrade()
     if not settings.db_path.is_file():
-        return []
-    moved: list[SecretMoved] = []
+        return upgrade
     try:
-        with open_store(settings, moved=moved):
+        with open_store(settings, upgrade=upgrade):
             pass
     except StoreError:
-        return moved
-    return moved
+        pass
+    return upgrade
 
 
 def make_client(

@@ -34,7 +34,7 @@ from odoo_sync_cli.engine import (
     PrepareResult,
     QueueResult,
     SecretChanged,
-    SecretMoved,
+    SecretsUpgrade,
     StepReport,
     UserAdded,
     UserInfo,
@@ -126,9 +126,9 @@ def secret_changed(changed: SecretChanged) -> None:
         err.print(Text(f"Warning: {changed.note}", style="yellow"))
 
 
-def secrets_moved(moved: Sequence[SecretMoved]) -> None:
+def secrets_moved(upgrade: SecretsUpgrade) -> None:
     """The upgrade of a database that held secrets in clear: one line per secret, on stderr."""
-    for m in moved:
+    for m in upgrade.moved:
         err.print(
             Text(
                 f"Moved the secret of user '{m.user}' out of the database into {m.where} "
@@ -136,11 +136,28 @@ def secrets_moved(moved: Sequence[SecretMoved]) -> None:
                 style="yellow",
             )
         )
-    if moved:
+    if upgrade.moved and upgrade.scrubbed:
         err.print(
             Text(
                 "The database no longer holds any secret; its freed pages were overwritten. "
                 "Copies made before now still hold them: delete those, or rotate the keys.",
+                style="yellow",
+            )
+        )
+    elif upgrade.scrubbed:
+        err.print(
+            Text(
+                "The database's old pages (which may have held secrets an older odoosync "
+                "kept) are now overwritten.",
+                style="yellow",
+            )
+        )
+    elif upgrade.scrubbed is False:
+        err.print(
+            Text(
+                "Another process holds the database open, so its old pages (which may hold "
+                "secrets an older odoosync kept) are not overwritten yet; the next command "
+                "tries again.",
                 style="yellow",
             )
         )

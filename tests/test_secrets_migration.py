@@ -23,6 +23,7 @@ from typer.testing import CliRunner, Result
 
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.simulator.testing import Simulator
+from odoo_sync_cli.store import Store
 from tests.keyring_backends import FILE_VARIABLE, InMemoryTestKeyring
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,3 +241,20 @@ def test_a_subprocess_finds_the_keyring_through_keyrings_own_setting(
     removed = odoosync("user", "remove", "kay", "--yes")
     assert removed.returncode == 0, removed.stderr
     assert API_KEY not in store.read_text()
+
+
+def test_a_reader_holding_the_file_delays_the_rewrite_to_a_later_open(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    shutil.copyfile(LEGACY, db)
+    reader = sqlite3.connect(db, isolation_level=None)
+    with Store.open(db) as store:  # the migration marks the rewrite as due
+        assert store.scrub_pending()
+        store.conn.execute("PRAGMA busy_timeout = 50")
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM res_partner").fetchone()  # a read transaction
+        assert store.scrub() is False
+        assert store.scrub_pending()
+        reader.execute("COMMIT")
+        assert store.scrub() is True
+        assert not store.scrub_pending()
+    reader.close()
