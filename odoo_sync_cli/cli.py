@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from odoo_sync_cli import __version__, engine, render
 from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.credentials import no_secret_given
 from odoo_sync_cli.errors import ConfigError, OdooSyncError, VerificationError
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.scheduler import Scheduler, stop_on_signals
@@ -34,7 +35,10 @@ class _State:
     debug: bool = False
 
     def settings(self) -> Settings:
-        return load_settings(self.config, db=self.db)
+        settings = load_settings(self.config, db=self.db)
+        # A database from before secrets left it is upgraded on its first use, and says so.
+        render.secrets_moved(engine.move_plain_secrets(settings))
+        return settings
 
 
 class _Group(TyperGroup):
@@ -134,6 +138,24 @@ class ProtocolChoice(StrEnum):
     json2 = "json2"
 
 
+class SecretStoreChoice(StrEnum):
+    keyring = "keyring"
+    file = "file"
+    encrypted = "encrypted"
+
+
+SecretStoreOpt = Annotated[
+    SecretStoreChoice | None,
+    typer.Option(
+        "--secret-store",
+        help="Where to keep the secret: keyring (the OS keyring), file (the private credentials "
+        "file), encrypted (in the database, with ODOOSYNC_SECRET_KEY). Default: the "
+        "secret_store setting, else encrypted when a key is set, else the keyring when usable, "
+        "else the file.",
+    ),
+]
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"odoosync {__version__}")
@@ -184,10 +206,7 @@ def _read_secret(prompt: str) -> SecretStr:
         value = sys.stdin.readline() if sys.stdin is not None else ""
     value = value.rstrip("\r\n")
     if not value:
-        raise ConfigError(
-            "no secret given",
-            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
-        )
+        raise no_secret_given()
     return SecretStr(value)
 
 
@@ -230,6 +249,7 @@ def user_add(
             "only its name is stored.",
         ),
     ] = None,
+    secret_store: SecretStoreOpt = None,
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Save without checking the connection.")
     ] = False,
@@ -244,6 +264,8 @@ def user_add(
 ) -> None:
     """Add an Odoo account; the secret comes from a hidden prompt, stdin, or --secret-env."""
     settings = _state(ctx).settings()
+    if secret_env and secret_store:
+        raise ConfigError("give --secret-env or --secret-store, not both")
     secret = None if secret_env else _read_secret("Password or API key")
     result = engine.user_add(
         settings,
@@ -254,6 +276,7 @@ def user_add(
         protocol=protocol.value,
         secret=secret,
         secret_env=secret_env,
+        secret_store=secret_store.value if secret_store else None,
         check=not no_check,
         insecure=insecure,
     )
@@ -275,12 +298,12 @@ def user_remove(
     name: Annotated[str, typer.Argument(help="The user to remove.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Remove a user with its sync state and all its mirrored records."""
+    """Remove a user with its sync state, all its mirrored records, and its stored secret."""
     settings = _state(ctx).settings()
     engine.user_get(settings, name)
     if not yes:
-        typer.confirm(f"Remove user '{name}' and delete its mirrored records?", abort=True)
-    render.removed(name, engine.user_remove(settings, name))
+        typer.confirm(f"Remove user '{name}', its secret and its mirrored records?", abort=True)
+    render.removed(engine.user_remove(settings, name))
 
 
 @user_app.command("set-secret")
@@ -291,18 +314,39 @@ def user_set_secret(
         str | None,
         typer.Option("--secret-env", help="Read it from this environment variable from now on."),
     ] = None,
+    secret_store: SecretStoreOpt = None,
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Save without checking the connection.")
     ] = False,
 ) -> None:
-    """Replace a user's password or API key (e.g. a rotated key)."""
+    """Replace a user's password or API key (e.g. a rotated key), where it is kept or elsewhere."""
     settings = _state(ctx).settings()
     engine.user_get(settings, name)
+    if secret_env and secret_store:
+        raise ConfigError("give --secret-env or --secret-store, not both")
     secret = None if secret_env else _read_secret(f"New password or API key for {name}")
-    info = engine.user_set_secret(
-        settings, name, secret=secret, secret_env=secret_env, check=not no_check
+    changed = engine.user_set_secret(
+        settings,
+        name,
+        secret=secret,
+        secret_env=secret_env,
+        secret_store=secret_store.value if secret_store else None,
+        check=not no_check,
     )
-    render.secret_replaced(info)
+    render.secret_changed(changed)
+
+
+@user_app.command("move-secret")
+def user_move_secret(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user whose secret moves.")],
+    to: Annotated[
+        SecretStoreChoice,
+        typer.Option("--to", help="The store to move it to: keyring, file or encrypted."),
+    ],
+) -> None:
+    """Move a user's secret to another store as it is, removing it from the old one."""
+    render.secret_changed(engine.user_move_secret(_state(ctx).settings(), name, to=to.value))
 
 
 # --------------------------------------------------------------------------- sync

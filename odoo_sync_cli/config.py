@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -36,6 +36,7 @@ from odoo_sync_cli.errors import ConfigError
 APP_NAME = "odoosync"
 CONFIG_FILE_NAME = "odoosync.toml"
 DB_FILE_NAME = "odoosync.db"
+CREDENTIALS_FILE_NAME = "credentials.toml"
 ENV_PREFIX = "ODOOSYNC_"
 
 # The chatter and technical relations: on a real Odoo 19 they cost about a third of a full
@@ -249,6 +250,11 @@ class Settings(BaseSettings):
     )
 
     db: Path | None = None
+    # Where new secrets go (see credentials.py): auto = encrypted when a key is configured, else
+    # the OS keyring when it has a safe backend, else the credentials file.
+    secret_store: Literal["auto", "keyring", "file", "encrypted"] = "auto"
+    credentials_file: Path | None = None
+    secret_key_file: Path | None = None
     page_size: int = Field(default=500, gt=0)
     batch_size: int = Field(default=10_000, gt=0)
     id_page_size: int = Field(default=5_000, gt=0)
@@ -288,6 +294,13 @@ class Settings(BaseSettings):
         if self.db is not None:
             return self.db.expanduser()
         return platformdirs.user_data_path(APP_NAME) / DB_FILE_NAME
+
+    @property
+    def credentials_path(self) -> Path:
+        """The credentials file of the ``file`` secret store."""
+        if self.credentials_file is not None:
+            return self.credentials_file.expanduser()
+        return platformdirs.user_config_path(APP_NAME) / CREDENTIALS_FILE_NAME
 
     def resolved_modules(self) -> tuple[Module, ...]:
         """The default modules merged with the configured ones, in a stable order."""

@@ -8,7 +8,6 @@ functions never print. A per-user failure aimed at one named user is raised; wit
 from __future__ import annotations
 
 import ipaddress
-import os
 import random
 import re
 import time
@@ -22,6 +21,16 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import diagnostics, verify
 from odoo_sync_cli.config import Module, Settings, UserSettings
+from odoo_sync_cli.credentials import (
+    CHOOSABLE,
+    ENV,
+    NO_SECRET,
+    Credential,
+    SecretLocation,
+    SecretStores,
+    entry_name,
+    no_secret_given,
+)
 from odoo_sync_cli.domain import (
     NO_ACTIVE_TEST,
     CursorError,
@@ -32,11 +41,13 @@ from odoo_sync_cli.errors import (
     AccessDeniedError,
     AuthenticationError,
     ConfigError,
+    CredentialError,
     ModelNotFoundError,
     OdooError,
     OdooSyncError,
     RetriableError,
     ServerError,
+    StoreError,
     safe_url,
 )
 from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
@@ -88,10 +99,8 @@ PROTOCOLS = ("auto", "jsonrpc", "json2")
 UNSTORED_TYPES = frozenset({"binary", "properties", "properties_definition"})
 FIELD_ATTRIBUTES = ["type", "store", "relation", "string"]
 LEASE_SECONDS = 600.0
-NO_SECRET_HINT = "Type it at the prompt, pipe it on stdin, or use --secret-env VAR."
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- results
@@ -278,17 +287,88 @@ class QueueResult:
 # --------------------------------------------------------------------------- plumbing
 
 
-def open_store(settings: Settings, *, create: bool = False) -> Store:
-    return Store.open(settings.db_path, create=create)
+def secret_stores(settings: Settings) -> SecretStores:
+    """The secret stores the settings describe (credentials file, key file, preferred store)."""
+    key_file = settings.secret_key_file
+    return SecretStores(
+        credentials_file=settings.credentials_path,
+        key_file=key_file.expanduser() if key_file is not None else None,
+        preferred=settings.secret_store,
+    )
+
+
+@dataclass(frozen=True)
+class SecretMoved:
+    """A secret an older odoosync kept in clear in the database, moved to a store."""
+
+    user: str
+    source: str
+    where: str
+
+
+@dataclass
+class SecretsUpgrade:
+    """What opening a database written before secrets left it did: moves, and the rewrite.
+
+    ``scrubbed`` is None when no rewrite was due, False when another process held the file
+    (the next open tries again).
+    """
+
+    moved: list[SecretMoved] = field(default_factory=list)
+    scrubbed: bool | None = None
+
+
+def open_store(
+    settings: Settings, *, create: bool = False, upgrade: SecretsUpgrade | None = None
+) -> Store:
+    """Open the database; secrets an older version kept in it in clear move out first."""
+    store = Store.open(settings.db_path, create=create)
+    try:
+        _move_plain_secrets(store, settings, upgrade or SecretsUpgrade())
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _move_plain_secrets(store: Store, settings: Settings, upgrade: SecretsUpgrade) -> None:
+    plain = store.plain_secrets()
+    if plain:
+        stores = secret_stores(settings)
+        kind = stores.choose()
+        mirror = store.mirror_id()
+        for name, secret in plain:
+            user = _get_user(store, name)
+            location = stores.put(kind, user.credential.account, entry_name(name, mirror), secret)
+            store.set_secret_location(name, location)
+            upgrade.moved.append(SecretMoved(name, location.source, stores.describe(location)))
+        store.drop_plain_secrets()
+    if store.scrub_pending():
+        upgrade.scrubbed = store.scrub()
+
+
+def move_plain_secrets(settings: Settings) -> SecretsUpgrade:
+    """Upgrade a database written before secrets left it; what moved where (run at each start).
+
+    A file that cannot be opened is left to the command itself to report.
+    """
+    upgrade = SecretsUpgrade()
+    if not settings.db_path.is_file():
+        return upgrade
+    try:
+        with open_store(settings, upgrade=upgrade):
+            pass
+    except StoreError:
+        pass
+    return upgrade
 
 
 def make_client(
     user: UserRecord, settings: Settings, secret: SecretStr | None = None
 ) -> OdooClient:
     """An Odoo client for ``user`` with the HTTP settings; the secret is read only here."""
-    secret = secret if secret is not None else user.resolve_secret()
     if secret is None:
-        raise missing_secret(user)
+        secret = secret_stores(settings).get(user.credential)
     http = settings.http
     return OdooClient(
         Connection(
@@ -303,20 +383,6 @@ def make_client(
         connect_timeout=http.connect_timeout,
         retry=RetryPolicy(**http.retry.model_dump()),
         verify=http.verify and not user.insecure,
-    )
-
-
-def missing_secret(user: UserRecord) -> ConfigError:
-    if user.secret_env:
-        return ConfigError(
-            f"user '{user.name}' reads its secret from the environment variable "
-            f"{user.secret_env}, which is not set",
-            hint=f"Export {user.secret_env}, or store a secret with "
-            f"`odoosync user set-secret {user.name}`.",
-        )
-    return ConfigError(
-        f"user '{user.name}' has no secret",
-        hint=f"Set one with `odoosync user set-secret {user.name}`.",
     )
 
 
@@ -409,30 +475,55 @@ def _check_user_fields(
     _protocol(protocol)
 
 
-def _secret_to_use(
-    secret: SecretStr | None, secret_env: str | None
-) -> tuple[SecretStr, SecretStr | None]:
-    """The secret to check the connection with, and the one to store (None: keep the env name)."""
-    if secret_env:
-        return _secret_from_env(secret_env), None
+def _secret_in_hand(
+    stores: SecretStores, draft: UserRecord, kind: str, secret: SecretStr | None, env: str | None
+) -> SecretStr:
+    """The secret to check the connection with: typed, or read now from ``--secret-env``."""
+    if kind == ENV:
+        assert env is not None
+        credential = Credential(draft.credential.account, SecretLocation(ENV, env))
+        return stores.get(credential)
     if secret is None or not secret.get_secret_value():
-        raise ConfigError(
-            "no secret given",
-            hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
-        )
-    return secret, secret
+        raise no_secret_given()
+    return secret
 
 
-def _secret_from_env(var: str) -> SecretStr:
-    if not _ENV_NAME.match(var):
-        raise ConfigError(f"bad environment variable name '{var}'")
-    value = os.environ.get(var)
-    if not value:
-        raise ConfigError(
-            f"the environment variable {var} is not set",
-            hint=f"Export {var} with the password or API key first.",
+def _keep_secret(
+    stores: SecretStores,
+    store: Store,
+    user: UserRecord,
+    kind: str,
+    secret: SecretStr,
+    env: str | None,
+) -> SecretLocation:
+    """Put the secret in its store and record where; the database gets the location only."""
+    if kind == ENV:
+        location = SecretLocation(ENV, env)
+    else:
+        entry = entry_name(user.name, store.mirror_id())
+        location = stores.put(kind, user.credential.account, entry, secret)
+    store.set_secret_location(user.name, location)
+    return location
+
+
+def _forget_secret(stores: SecretStores, credential: Credential) -> str | None:
+    """Remove a secret no user points at any more; what went wrong, said for a note, or None."""
+    try:
+        stores.delete(credential)
+    except CredentialError as exc:
+        return (
+            f"the old secret could not be removed from {stores.describe(credential.location)} "
+            f"({exc.message}); remove it by hand"
         )
-    return SecretStr(value)
+    return None
+
+
+def _which_store(secret_store: str | None, secret_env: str | None) -> str | None:
+    if secret_env and secret_store:
+        raise ConfigError("give --secret-env or --secret-store, not both")
+    if secret_store is not None and secret_store not in CHOOSABLE:
+        raise ConfigError(f"unknown secret store '{secret_store}' (use {', '.join(CHOOSABLE)})")
+    return secret_store
 
 
 def _check_connection(
@@ -460,42 +551,41 @@ class UserAdded:
 
     user: UserInfo
     checked: bool
+    secret_where: str = ""
 
 
-def user_add(
-    settings: Settings,
-    *,
-    name: str,
-    url: str,
-    database: str,
-    login: str,
-    protocol: str = "auto",
-    secret: SecretStr | None = None,
-    secret_env: str | None = None,
-    check: bool = True,
-    connect: ClientFactory | None = None,
-    insecure: bool = False,
-) -> UserAdded:
-    """Add an Odoo account (``not_started``, so the loop picks it up); check it first."""
-    url = url.rstrip("/")
-    _check_user_fields(name, url, database, login, protocol, insecure)
-    use_secret, secret = _secret_to_use(secret, secret_env)
-    if settings.db_path.exists():
-        with open_store(settings) as store:
-            if store.get_user(name) is not None:
-                raise ConfigError(
-                    f"user '{name}' already exists",
-                    hint=f"Replace its secret with `odoosync user set-secret {name}`, or pick "
-                    "another name.",
-                )
-    draft = UserRecord(
+@dataclass(frozen=True)
+class SecretChanged:
+    """A user's secret was replaced or moved: where it is now, and any trouble with the old one."""
+
+    user: UserInfo
+    secret_where: str
+    moved: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRemoved:
+    """A user was removed with its records; ``note`` says if its secret could not be."""
+
+    user: str
+    counts: ClearCounts
+    secret_source: str = NO_SECRET.store
+    secret_where: str = ""
+    note: str | None = None
+
+
+def _draft(
+    name: str, url: str, database: str, login: str, protocol: str, insecure: bool
+) -> UserRecord:
+    return UserRecord(
         name=name,
         url=url,
         database=database,
         login=login,
         protocol=protocol,
-        secret=secret,
-        secret_env=secret_env,
+        secret_store=NO_SECRET.store,
+        secret_ref=None,
         status=NOT_STARTED,
         server_version=None,
         protocol_used=None,
@@ -508,6 +598,42 @@ def user_add(
         lease_until=None,
         insecure=insecure,
     )
+
+
+def user_add(
+    settings: Settings,
+    *,
+    name: str,
+    url: str,
+    database: str,
+    login: str,
+    protocol: str = "auto",
+    secret: SecretStr | None = None,
+    secret_env: str | None = None,
+    secret_store: str | None = None,
+    check: bool = True,
+    connect: ClientFactory | None = None,
+    insecure: bool = False,
+) -> UserAdded:
+    """Add an Odoo account (``not_started``, so the loop picks it up); check it first.
+
+    The secret goes to ``secret_store`` (or the environment variable ``secret_env`` is named);
+    by default to the store :meth:`SecretStores.choose` picks. The database gets its location.
+    """
+    url = url.rstrip("/")
+    _check_user_fields(name, url, database, login, protocol, insecure)
+    stores = secret_stores(settings)
+    draft = _draft(name, url, database, login, protocol, insecure)
+    kind = stores.choose(_which_store(secret_store, secret_env), env=secret_env)
+    use_secret = _secret_in_hand(stores, draft, kind, secret, secret_env)
+    if settings.db_path.exists():
+        with open_store(settings) as store:
+            if store.get_user(name) is not None:
+                raise ConfigError(
+                    f"user '{name}' already exists",
+                    hint=f"Replace its secret with `odoosync user set-secret {name}`, or pick "
+                    "another name.",
+                )
     version: str | None = None
     used: str | None = None
     if check:
@@ -528,13 +654,19 @@ def user_add(
             database=database,
             login=login,
             protocol=protocol,
-            secret=secret,
-            secret_env=secret_env,
+            location=NO_SECRET,
             server_version=version,
             protocol_used=used,
             insecure=insecure,
         )
-        return UserAdded(UserInfo.of(_get_user(store, name)), checked=check)
+        # The row first, then the secret: a secret is never left in a store with no user.
+        try:
+            location = _keep_secret(stores, store, draft, kind, use_secret, secret_env)
+        except BaseException:
+            store.remove_user(name)
+            raise
+        info = UserInfo.of(_get_user(store, name))
+        return UserAdded(info, checked=check, secret_where=stores.describe(location))
 
 
 def user_list(settings: Settings) -> list[UserInfo]:
@@ -547,12 +679,17 @@ def user_get(settings: Settings, name: str) -> UserInfo:
         return UserInfo.of(_get_user(store, name))
 
 
-def user_remove(settings: Settings, name: str) -> ClearCounts:
-    """Remove a user with its state and mirrored records."""
+def user_remove(settings: Settings, name: str) -> UserRemoved:
+    """Remove a user with its state and mirrored records, and its secret from its store."""
     with open_store(settings) as store:
-        _get_user(store, name)
+        user = _get_user(store, name)
         with _Held(store, name):
-            return store.remove_user(name)
+            counts = store.remove_user(name)
+    # After the row: a failure here leaves a secret no user points at, never a user without one.
+    stores = secret_stores(settings)
+    note = _forget_secret(stores, user.credential)
+    where = stores.describe(user.credential.location)
+    return UserRemoved(name, counts, user.secret_source, where, note)
 
 
 def user_set_secret(
@@ -561,18 +698,61 @@ def user_set_secret(
     *,
     secret: SecretStr | None = None,
     secret_env: str | None = None,
+    secret_store: str | None = None,
     check: bool = True,
     connect: ClientFactory | None = None,
-) -> UserInfo:
-    """Replace a user's secret (a rotated API key), checking it against the server first."""
-    use_secret, secret = _secret_to_use(secret, secret_env)
+) -> SecretChanged:
+    """Replace a user's secret (a rotated API key), checking it against the server first.
+
+    It goes where the user's secret is kept, unless ``secret_store`` or ``secret_env`` names
+    another place; then the old copy is removed from the old store.
+    """
+    requested = _which_store(secret_store, secret_env)
+    stores = secret_stores(settings)
     with open_store(settings) as store:
         user = _get_user(store, name)
+        old = user.credential
+        current = old.location.store
+        if requested is None and not secret_env and current in CHOOSABLE:
+            requested = current
+        kind = stores.choose(requested, env=secret_env)
+        use_secret = _secret_in_hand(stores, user, kind, secret, secret_env)
         if check:
             version, used = _check_connection(user, settings, use_secret, connect)
             store.set_server_info(name, server_version=version, protocol_used=used)
-        store.set_secret(name, secret=secret, secret_env=secret_env)
-        return UserInfo.of(_get_user(store, name))
+        location = _keep_secret(stores, store, user, kind, use_secret, secret_env)
+        note = _forget_old(stores, old, location)
+        return SecretChanged(
+            UserInfo.of(_get_user(store, name)), stores.describe(location), note=note
+        )
+
+
+def user_move_secret(settings: Settings, name: str, *, to: str) -> SecretChanged:
+    """Move a user's secret to another store as it is (an Odoo API key is shown only once)."""
+    _which_store(to, None)
+    stores = secret_stores(settings)
+    with open_store(settings) as store:
+        user = _get_user(store, name)
+        old = user.credential
+        if old.location.store == to:
+            raise ConfigError(
+                f"user '{name}' already keeps its secret in {stores.describe(old.location)}",
+                hint=f"To replace the secret itself, run `odoosync user set-secret {name}`.",
+            )
+        kind = stores.choose(to)
+        secret = stores.get(old)
+        location = _keep_secret(stores, store, user, kind, secret, None)
+        note = _forget_old(stores, old, location)
+        return SecretChanged(
+            UserInfo.of(_get_user(store, name)), stores.describe(location), moved=True, note=note
+        )
+
+
+def _forget_old(stores: SecretStores, old: Credential, new: SecretLocation) -> str | None:
+    # Same keyring entry or file table: the new secret overwrote the old one in place.
+    if old.location.store == new.store and old.location.ref == new.ref:
+        return None
+    return _forget_secret(stores, old)
 
 
 # --------------------------------------------------------------------------- prepare
@@ -1069,6 +1249,7 @@ def _module_percent(user_status: str, p: ModuleProgress) -> float:
 
 def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
     """Connection, version, protocol, sync status and progress of each user (or one)."""
+    stores = secret_stores(settings)
     with open_store(settings) as store:
         targets = [_get_user(store, user)] if user else store.list_users()
         result: list[UserStatus] = []
@@ -1092,7 +1273,7 @@ def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
                 UserStatus(
                     info=UserInfo.of(u),
                     connection_info_available=bool(
-                        u.url and u.database and u.login and u.resolve_secret() is not None
+                        u.url and u.database and u.login and stores.available(u.credential)
                     ),
                     prepared_at=u.prepared_at,
                     last_error_at=u.last_error_at,

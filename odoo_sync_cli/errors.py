@@ -8,8 +8,11 @@ Hierarchy (exit code on the right; a subclass keeps its parent's code)::
 
     OdooSyncError                          any error odoosync raises on purpose          1
     ├── ConfigError                        bad settings file, key or value, unknown user 3
-    │   └── OdooConfigError                a user's settings do not fit its server
-    │                                      (bad URL, JSON-2 on Odoo < 19); an OdooError too
+    │   ├── OdooConfigError                a user's settings do not fit its server
+    │   │                                  (bad URL, JSON-2 on Odoo < 19); an OdooError too
+    │   └── CredentialError                a secret store cannot give or keep a secret:
+    │                                      keyring locked or absent, credentials file
+    │                                      readable by others or bad TOML, key missing
     ├── StoreError                         the local SQLite database: not SQLite,        7
     │                                      locked, read-only, full
     ├── VerificationError                  test-complete / validate-cursor mismatch      8
@@ -117,6 +120,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "ConnectionLostError",
+    "CredentialError",
     "DatabaseNotFoundError",
     "InvalidRequestError",
     "MethodNotFoundError",
@@ -175,6 +179,12 @@ class ConfigError(OdooSyncError):
 
     exit_code = 3
     default_hint = "Check the settings file and the command-line options."
+
+
+class CredentialError(ConfigError):
+    """A user's secret cannot be read from, or kept in, its store (never shows the secret)."""
+
+    default_hint = "See `odoosync user set-secret --help` to keep the secret elsewhere."
 
 
 class StoreError(OdooSyncError):

@@ -33,9 +33,12 @@ from odoo_sync_cli.engine import (
     ClearResult,
     PrepareResult,
     QueueResult,
+    SecretChanged,
+    SecretsUpgrade,
     StepReport,
     UserAdded,
     UserInfo,
+    UserRemoved,
     UserStatus,
     status_json,
 )
@@ -43,7 +46,7 @@ from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.planner import RECONCILE
 from odoo_sync_cli.progress import LoopReporter, TeeReporter
 from odoo_sync_cli.scheduler import LoopSummary
-from odoo_sync_cli.store import Batch, ClearCounts
+from odoo_sync_cli.store import Batch
 from odoo_sync_cli.verify import SHOWN_PROBLEMS, CompletenessReport
 
 # Consoles resolve sys.stdout/sys.stderr when they print, so test runners can capture them.
@@ -92,24 +95,72 @@ def user_added(result: UserAdded) -> None:
             "Added user ",
             (u.name, "bold"),
             f": {u.url} database {u.database} as {u.login}; server {_dash(u.server_version)} "
-            f"over {_dash(u.protocol_used)}. Status: not_started.",
+            f"over {_dash(u.protocol_used)}. Secret kept in {result.secret_where}. "
+            "Status: not_started.",
         )
     else:
         _line(
             "Added user ",
             (u.name, "bold"),
             f": {u.url} database {u.database} as {u.login} (connection not checked). "
-            "Status: not_started.",
+            f"Secret kept in {result.secret_where}. Status: not_started.",
         )
 
 
-def secret_replaced(user: UserInfo) -> None:
-    _line(
-        "Replaced the secret of ",
-        (user.name, "bold"),
-        f" (kept in {user.secret_source}); server {_dash(user.server_version)} over "
-        f"{_dash(user.protocol_used)}.",
-    )
+def secret_changed(changed: SecretChanged) -> None:
+    user = changed.user
+    if changed.moved:
+        _line(
+            "Moved the secret of ",
+            (user.name, "bold"),
+            f" to {changed.secret_where} (secretSource {user.secret_source}).",
+        )
+    else:
+        _line(
+            "Replaced the secret of ",
+            (user.name, "bold"),
+            f" (kept in {changed.secret_where}); server {_dash(user.server_version)} over "
+            f"{_dash(user.protocol_used)}.",
+        )
+    if changed.note:
+        err.print(Text(f"Warning: {changed.note}", style="yellow"))
+
+
+def secrets_moved(upgrade: SecretsUpgrade) -> None:
+    """The upgrade of a database that held secrets in clear: one line per secret, on stderr."""
+    for m in upgrade.moved:
+        err.print(
+            Text(
+                f"Moved the secret of user '{m.user}' out of the database into {m.where} "
+                f"(secretSource {m.source}).",
+                style="yellow",
+            )
+        )
+    if upgrade.moved and upgrade.scrubbed:
+        err.print(
+            Text(
+                "The database no longer holds any secret; its freed pages were overwritten. "
+                "Copies made before now still hold them: delete those, or rotate the keys.",
+                style="yellow",
+            )
+        )
+    elif upgrade.scrubbed:
+        err.print(
+            Text(
+                "The database's old pages (which may have held secrets an older odoosync "
+                "kept) are now overwritten.",
+                style="yellow",
+            )
+        )
+    elif upgrade.scrubbed is False:
+        err.print(
+            Text(
+                "Another process holds the database open, so its old pages (which may hold "
+                "secrets an older odoosync kept) are not overwritten yet; the next command "
+                "tries again.",
+                style="yellow",
+            )
+        )
 
 
 def user_table(users: Sequence[UserInfo], *, as_json: bool = False) -> None:
@@ -151,8 +202,20 @@ def user_table(users: Sequence[UserInfo], *, as_json: bool = False) -> None:
     _table(table)
 
 
-def removed(name: str, counts: ClearCounts) -> None:
-    _line("Removed user ", (name, "bold"), f" and {counts.records} mirrored record(s).")
+def removed(result: UserRemoved) -> None:
+    if result.secret_source.startswith("env:"):
+        secret = f"; its secret stays in {result.secret_where}, which odoosync never changes"
+    elif result.secret_source == "none" or result.note:
+        secret = ""
+    else:
+        secret = f"; its secret is removed from {result.secret_where}"
+    _line(
+        "Removed user ",
+        (result.user, "bold"),
+        f" and {result.counts.records} mirrored record(s){secret}.",
+    )
+    if result.note:
+        err.print(Text(f"Warning: {result.note}", style="yellow"))
 
 
 def prepare_results(results: Sequence[PrepareResult]) -> None:

@@ -1,7 +1,9 @@
 """All of odoosync's SQL: the state tables, the mirror tables, and the migrations that make them.
 
-The database is one SQLite file, created with mode 0600 (it may hold secrets), in WAL mode with a
-busy timeout so a reader never blocks the syncing process. odoosync's own tables start with
+The database is one SQLite file, created with mode 0600, in WAL mode with a busy timeout so a
+reader never blocks the syncing process. It holds no usable secret: a user's row names where its
+secret is kept (credentials.py); databases written before that are cleaned on upgrade
+(:meth:`Store.plain_secrets`, :meth:`Store.scrub`). odoosync's own tables start with
 ``_odoosync_``; the mirror has one table per model (``res.partner`` -> ``res_partner``) with the
 primary key ``(user, id)``.
 
@@ -35,6 +37,7 @@ import sqlite_utils
 from pydantic import SecretStr
 from sqlite_utils.db import quote_identifier
 
+from odoo_sync_cli.credentials import Account, Credential, SecretLocation
 from odoo_sync_cli.domain import CursorError, validate_cursor
 from odoo_sync_cli.errors import StoreError
 from odoo_sync_cli.planner import PlannedBatch
@@ -211,15 +214,16 @@ def row_to_record(spec: TableSpec, row: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class UserRecord:
-    """One Odoo account as stored. ``secret`` prints as ``**********``."""
+    """One Odoo account as stored, with where its secret is kept (never the secret)."""
 
     name: str
     url: str
     database: str
     login: str
     protocol: str
-    secret: SecretStr | None
-    secret_env: str | None
+    secret_store: str
+    # An entry name, a variable name, or an encrypted token: opaque, and not shown.
+    secret_ref: str | None = field(repr=False)
     status: str
     server_version: str | None
     protocol_used: str | None
@@ -233,18 +237,17 @@ class UserRecord:
     # No TLS certificate check, and plain http allowed to a host that is not this machine.
     insecure: bool = False
 
-    def resolve_secret(self) -> SecretStr | None:
-        """The secret to log in with: stored, or read now from the named environment variable."""
-        if self.secret_env:
-            value = os.environ.get(self.secret_env)
-            return SecretStr(value) if value else None
-        return self.secret
+    @property
+    def credential(self) -> Credential:
+        """Whose secret this is and where it is kept, for credentials.SecretStores."""
+        return Credential(
+            Account(self.name, self.url, self.database, self.login),
+            SecretLocation(self.secret_store, self.secret_ref),
+        )
 
     @property
     def secret_source(self) -> str:
-        if self.secret_env:
-            return f"env:{self.secret_env}"
-        return "database" if self.secret is not None else "none"
+        return self.credential.source
 
 
 @dataclass(frozen=True)
@@ -482,10 +485,43 @@ def m002_user_insecure(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE _odoosync_users ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0")
 
 
+def m003_secret_locations(conn: sqlite3.Connection) -> None:
+    # Secrets leave the database: a row keeps only where its secret is (credentials.py). A
+    # secret env variable becomes an `env` location; a secret stored in clear stays in the
+    # `secret` column until the engine has moved it out (Store.plain_secrets), then the column
+    # is dropped and the file rewritten (Store.drop_plain_secrets, Store.scrub).
+    conn.execute("CREATE TABLE _odoosync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute(
+        "INSERT INTO _odoosync_meta (key, value) VALUES ('mirror_id', ?)", (os.urandom(8).hex(),)
+    )
+    conn.execute("ALTER TABLE _odoosync_users ADD COLUMN secret_store TEXT NOT NULL DEFAULT 'none'")
+    conn.execute("ALTER TABLE _odoosync_users ADD COLUMN secret_ref TEXT")
+    conn.execute(
+        "UPDATE _odoosync_users SET secret_store = 'env', secret_ref = secret_env "
+        "WHERE secret_env IS NOT NULL AND secret_env != ''"
+    )
+    conn.execute("UPDATE _odoosync_users SET secret = NULL WHERE secret_store = 'env'")
+    _drop_column(conn, "secret_env")
+    if conn.execute("SELECT 1 FROM _odoosync_users WHERE secret IS NOT NULL").fetchone() is None:
+        _drop_column(conn, "secret")
+
+
+def _drop_column(conn: sqlite3.Connection, column: str) -> None:
+    try:
+        conn.execute(f"ALTER TABLE _odoosync_users DROP COLUMN {column}")
+    except sqlite3.OperationalError:
+        # SQLite before 3.35 cannot drop a column: it stays, empty, and is never read.
+        conn.execute(f"UPDATE _odoosync_users SET {column} = NULL")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
+    ("m003_secret_locations", m003_secret_locations),
 )
+# Migrations after which an existing file is rewritten once: freed pages of a database written
+# before them may still hold a secret in clear.
+SCRUB_AFTER = frozenset({"m003_secret_locations"})
 
 
 # --------------------------------------------------------------------------- leases
@@ -508,6 +544,9 @@ def _owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_SCRUB_PENDING = "scrub_pending"
 
 
 class LeaseError(StoreError):
@@ -635,6 +674,94 @@ class Store:
                     "INSERT INTO _odoosync_migrations (name, applied_at) VALUES (?, ?)",
                     (name, utc_now()),
                 )
+            if exists and SCRUB_AFTER - done:
+                self._set_meta(_SCRUB_PENDING, "1")
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM _odoosync_meta WHERE key = ?", (key,))
+        else:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO _odoosync_meta (key, value) VALUES (?, ?)", (key, value)
+            )
+
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM _odoosync_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @_translated
+    def mirror_id(self) -> str:
+        """This database's random id: it keeps two mirrors' secret entries apart."""
+        value = self._meta("mirror_id")
+        if value is None:
+            raise StoreError(f"{self.path} has no mirror id (damaged _odoosync_meta table)")
+        return value
+
+    # ---- secrets written in clear by odoosync before m003
+
+    def _has_plain_column(self) -> bool:
+        return any(
+            r[1] == "secret" for r in self.conn.execute("PRAGMA table_info(_odoosync_users)")
+        )
+
+    @_translated
+    def plain_secrets(self) -> list[tuple[str, SecretStr]]:
+        """Users whose secret an older odoosync stored in clear, to be moved out now."""
+        if not self._has_plain_column():
+            return []
+        rows = self.conn.execute(
+            "SELECT name, secret FROM _odoosync_users WHERE secret IS NOT NULL AND secret != '' "
+            "ORDER BY name"
+        ).fetchall()
+        return [(str(name), SecretStr(str(secret))) for name, secret in rows]
+
+    @_translated
+    def drop_plain_secrets(self) -> None:
+        """Drop the emptied clear-text column; :meth:`scrub` then rewrites the file."""
+        self.conn.execute("PRAGMA secure_delete = ON")
+        with self._write():
+            if not self._has_plain_column():
+                return
+            left = self.conn.execute(
+                "SELECT name FROM _odoosync_users WHERE secret IS NOT NULL AND secret != ''"
+            ).fetchall()
+            if left:
+                raise StoreError(
+                    f"{self.path}: the secrets of {', '.join(r[0] for r in left)} are still in "
+                    "the database",
+                    hint="Run the command again; odoosync moves them out first.",
+                )
+            _drop_column(self.conn, "secret")
+            self._set_meta(_SCRUB_PENDING, "1")
+
+    @_translated
+    def scrub_pending(self) -> bool:
+        return self._meta(_SCRUB_PENDING) is not None
+
+    def scrub(self) -> bool:
+        """Rewrite the file so no freed page keeps old bytes (a secret once stored in clear).
+
+        ``secure_delete`` zeroes what is freed from now on; ``VACUUM`` rebuilds every page; the
+        ``TRUNCATE`` checkpoint copies the rebuilt pages over the old ones and empties the WAL.
+        A reader elsewhere can hold the checkpoint back: then the work is left marked pending
+        and the next open tries again. True when done.
+        """
+        try:
+            self.conn.execute("PRAGMA secure_delete = ON")
+            self.conn.execute("VACUUM")
+            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
+                return False
+            with self._write():
+                self._set_meta(_SCRUB_PENDING, None)
+            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                return False
+            raise _describe(exc, self.path) from exc
+        finally:
+            self.conn.execute("PRAGMA secure_delete = OFF")
+        return not busy
 
     def applied_migrations(self) -> list[str]:
         return [
@@ -665,8 +792,7 @@ class Store:
         database: str,
         login: str,
         protocol: str,
-        secret: SecretStr | None,
-        secret_env: str | None,
+        location: SecretLocation,
         server_version: str | None = None,
         protocol_used: str | None = None,
         insecure: bool = False,
@@ -679,8 +805,9 @@ class Store:
                     f"`odoosync user set-secret {name}`.",
                 )
             self.conn.execute(
-                """INSERT INTO _odoosync_users (name, url, database, login, protocol, secret,
-                   secret_env, status, server_version, protocol_used, created_at, insecure)
+                """INSERT INTO _odoosync_users (name, url, database, login, protocol,
+                   secret_store, secret_ref, status, server_version, protocol_used, created_at,
+                   insecure)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     name,
@@ -688,8 +815,8 @@ class Store:
                     database,
                     login,
                     protocol,
-                    secret.get_secret_value() if secret is not None else None,
-                    secret_env,
+                    location.store,
+                    location.ref,
                     NOT_STARTED,
                     server_version,
                     protocol_used,
@@ -714,12 +841,17 @@ class Store:
         return [_user(cur, row) for row in cur.fetchall()]
 
     @_translated
-    def set_secret(self, name: str, *, secret: SecretStr | None, secret_env: str | None) -> None:
+    def set_secret_location(self, name: str, location: SecretLocation) -> None:
+        """Record where a user's secret is now; a clear-text one left by an old version goes."""
         with self._write():
             self.conn.execute(
-                "UPDATE _odoosync_users SET secret = ?, secret_env = ? WHERE name = ?",
-                (secret.get_secret_value() if secret is not None else None, secret_env, name),
+                "UPDATE _odoosync_users SET secret_store = ?, secret_ref = ? WHERE name = ?",
+                (location.store, location.ref, name),
             )
+            if self._has_plain_column():
+                self.conn.execute(
+                    "UPDATE _odoosync_users SET secret = NULL WHERE name = ?", (name,)
+                )
 
     @_translated
     def set_server_info(self, name: str, *, server_version: str, protocol_used: str) -> None:
@@ -1383,9 +1515,11 @@ def _dict(cur: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
 
 def _user(cur: sqlite3.Cursor, row: Sequence[Any]) -> UserRecord:
     d = _dict(cur, row)
-    secret = d.pop("secret")
+    # Left by SQLite before 3.35, which cannot drop them; empty, never read.
+    d.pop("secret", None)
+    d.pop("secret_env", None)
     d["insecure"] = bool(d.get("insecure"))
-    return UserRecord(secret=SecretStr(secret) if secret is not None else None, **d)
+    return UserRecord(**d)
 
 
 def _module_row(cur: sqlite3.Cursor, row: Sequence[Any]) -> ModuleRow:

@@ -70,8 +70,16 @@ def simulator(*args: str) -> Iterator[dict[str, Any]]:
         proc.wait(timeout=30)
 
 
+def _private_secrets(workdir: Path) -> dict[str, str]:
+    """The benchmark's users keep their secrets in its own folder, not the user's keyring."""
+    return {
+        "ODOOSYNC_CREDENTIALS_FILE": str(workdir / "credentials.toml"),
+        "ODOOSYNC_SECRET_STORE": "file",
+    }
+
+
 def child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    env = dict(os.environ, ODOOSYNC_DB=str(workdir / "odoosync.db"))
+    env = dict(os.environ, ODOOSYNC_DB=str(workdir / "odoosync.db"), **_private_secrets(workdir))
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--info", json.dumps(info), str(workdir)],
         capture_output=True,
@@ -195,7 +203,9 @@ def multi_user(users: int, records: int, latency: float) -> float:
         simulator("--databases", dbs, "--latency", str(latency)) as info,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        env = dict(os.environ, ODOOSYNC_DB=str(Path(tmp) / "odoosync.db"))
+        env = dict(
+            os.environ, ODOOSYNC_DB=str(Path(tmp) / "odoosync.db"), **_private_secrets(Path(tmp))
+        )
         config = Path(tmp) / "odoosync.toml"
         config.write_text(CONTACTS_ONLY.format(page=PAGE))
         odoosync = [sys.executable, "-m", "odoo_sync_cli", "--config", str(config)]

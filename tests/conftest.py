@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
+from keyring.backends import fail
 
 from odoo_sync_cli.pgcluster import Cluster, start_cluster
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
@@ -23,9 +25,27 @@ CASES_FILE = FIXTURES / "cases.jsonl"
 SIMULATOR_RECORDS = 2000
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same for what runs outside a test (session and module fixtures): never the real home."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        mp.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+        mp.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        keyring.set_keyring(fail.Keyring())
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point HOME, the XDG directories and ODOOSYNC_DB into a temporary directory."""
+    """Point HOME, the XDG directories and ODOOSYNC_DB into a temporary directory.
+
+    The OS keyring is keyring's ``fail`` backend, here and in subprocesses, so no test reaches
+    the keyring of the machine it runs on; the secrets' default store is then the credentials
+    file in the temporary config directory. Tests that want a keyring install a test backend.
+    """
     home = tmp_path / "home"
     for sub in ("", ".local/share", ".config", ".cache", ".local/state"):
         (home / sub).mkdir(parents=True, exist_ok=True)
@@ -35,6 +55,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local/state"))
     monkeypatch.setenv("ODOOSYNC_DB", str(tmp_path / "odoosync.db"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    for name in ("ODOOSYNC_SECRET_KEY", "ODOOSYNC_SECRET_KEY_FILE", "ODOOSYNC_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    keyring.set_keyring(fail.Keyring())
     return home
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ COMMANDS = [
     ["user", "list"],
     ["user", "remove"],
     ["user", "set-secret"],
+    ["user", "move-secret"],
     ["prepare"],
     ["step"],
     ["status"],
@@ -147,7 +149,7 @@ def test_status_json_is_stable_and_secret_free(simulator: Simulator) -> None:
         "modules",
     }
     assert (user["syncStatus"], user["connectionInfoAvailable"]) == ("not_started", True)
-    assert user["secretSource"] == "database"
+    assert user["secretSource"] == "file"  # no keyring in the tests: the credentials file
     assert simulator.api_key not in json.dumps(data)
 
 
@@ -170,8 +172,8 @@ def test_secret_from_environment_is_stored_by_name_only(
     )
     assert "server 19.0" in result.output
     with sqlite3.connect(os.environ["ODOOSYNC_DB"]) as conn:
-        row = conn.execute("SELECT secret, secret_env FROM _odoosync_users").fetchone()
-    assert row == (None, "ALICE_ODOO_KEY")
+        row = conn.execute("SELECT secret_store, secret_ref FROM _odoosync_users").fetchone()
+    assert row == ("env", "ALICE_ODOO_KEY")
     assert "env:ALICE_ODOO_KEY" in ok("user", "list").output
     monkeypatch.delenv("ALICE_ODOO_KEY")
     user = json.loads(ok("status", "--json").stdout)["users"][0]
@@ -191,9 +193,10 @@ def test_set_secret_replaces_a_rotated_key(simulator: Simulator) -> None:
     assert "odoosync user set-secret alice" in result.stderr
     replaced = ok("user", "set-secret", "alice", input=simulator.api_key + "\n")
     assert "Replaced the secret of alice" in replaced.output
-    with sqlite3.connect(os.environ["ODOOSYNC_DB"]) as conn:
-        (secret,) = conn.execute("SELECT secret FROM _odoosync_users").fetchone()
-    assert secret == simulator.api_key
+    assert "credentials file" in replaced.output
+    credentials = Path(os.environ["XDG_CONFIG_HOME"]) / "odoosync" / "credentials.toml"
+    entries = tomllib.loads(credentials.read_text())
+    assert [e["secret"] for e in entries.values()] == [simulator.api_key]
 
 
 def test_remove_asks_first(simulator: Simulator) -> None:

@@ -42,8 +42,14 @@ def assert_one_line_error(result: Result, code: int, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def template(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database with user alice, prepared (so in progress), made once for this file."""
-    settings = load_settings(db=tmp_path_factory.mktemp("template") / "odoosync.db")
+    """A database with user alice, prepared (so in progress), made once for this file.
+
+    Her secret is in a credentials file beside it, which :func:`db` copies with the database.
+    """
+    here = tmp_path_factory.mktemp("template")
+    settings = load_settings(db=here / "odoosync.db").model_copy(
+        update={"credentials_file": here / "credentials.toml"}
+    )
     engine.user_add(
         settings,
         name="alice",
@@ -62,6 +68,10 @@ def db(template: Path) -> Path:
     path = Path(os.environ["ODOOSYNC_DB"])
     shutil.copyfile(template, path)
     path.chmod(0o600)
+    credentials = Path(os.environ["XDG_CONFIG_HOME"]) / "odoosync" / "credentials.toml"
+    credentials.parent.mkdir(mode=0o700)
+    shutil.copyfile(template.with_name("credentials.toml"), credentials)
+    credentials.chmod(0o600)
     return path
 
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.credentials import NO_SECRET, SecretLocation
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.simulator.testing import Simulator
 from odoo_sync_cli.store import Store
@@ -150,8 +151,7 @@ def test_database_files_are_private_under_umask_000(tmp_path: Path) -> None:
                 database="odoo",
                 login="admin",
                 protocol="auto",
-                secret=SecretStr(SECRET),
-                secret_env=None,
+                location=NO_SECRET,
             )
             files = [path, path.with_name("odoosync.db-wal"), path.with_name("odoosync.db-shm")]
             for file in files:
@@ -173,8 +173,7 @@ def test_migration_adds_the_insecure_column(tmp_path: Path) -> None:
             database="odoo",
             login="admin",
             protocol="auto",
-            secret=None,
-            secret_env="X",
+            location=SecretLocation("env", "X"),
         )
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("ALTER TABLE _odoosync_users DROP COLUMN insecure")

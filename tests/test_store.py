@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from odoo_sync_cli import store as store_mod
+from odoo_sync_cli.credentials import NO_SECRET, SecretLocation
 from odoo_sync_cli.errors import StoreError
 from odoo_sync_cli.planner import FULL, RECONCILE, PlannedBatch
 from odoo_sync_cli.store import (
@@ -88,8 +88,7 @@ def store(db_path: Path) -> Any:
             database="odoo",
             login="admin",
             protocol="auto",
-            secret=SecretStr("hunter2-secret"),
-            secret_env=None,
+            location=SecretLocation("file", "alice@0123456789abcdef"),
         )
         s.add_user(
             name="bob",
@@ -97,8 +96,7 @@ def store(db_path: Path) -> Any:
             database="odoo",
             login="admin",
             protocol="jsonrpc",
-            secret=None,
-            secret_env="BOB_KEY",
+            location=SecretLocation("env", "BOB_KEY"),
         )
         yield s
 
@@ -212,9 +210,9 @@ def test_users(store: Store) -> None:
     alice = store.get_user("alice")
     assert alice is not None
     assert alice.status == NOT_STARTED
-    assert alice.secret_source == "database"
-    assert "hunter2" not in repr(alice)
-    assert alice.resolve_secret() is not None
+    assert alice.secret_source == "file"
+    assert "alice@0123456789abcdef" not in repr(alice)
+    assert alice.credential.location == SecretLocation("file", "alice@0123456789abcdef")
     bob = store.get_user("bob")
     assert bob is not None and bob.secret_source == "env:BOB_KEY"
     assert [u.name for u in store.list_users()] == ["alice", "bob"]
@@ -225,21 +223,20 @@ def test_users(store: Store) -> None:
             database="d",
             login="l",
             protocol="auto",
-            secret=None,
-            secret_env=None,
+            location=NO_SECRET,
         )
 
 
-def test_env_secret_is_read_at_use(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    bob = store.get_user("bob")
-    assert bob is not None
-    monkeypatch.delenv("BOB_KEY", raising=False)
-    assert bob.resolve_secret() is None
-    monkeypatch.setenv("BOB_KEY", "k3y")
-    secret = bob.resolve_secret()
-    assert secret is not None and secret.get_secret_value() == "k3y"
-    raw = store.conn.execute("SELECT secret, secret_env FROM _odoosync_users WHERE name='bob'")
-    assert raw.fetchone() == (None, "BOB_KEY")
+def test_the_users_table_holds_locations_not_secrets(store: Store) -> None:
+    columns = [r[1] for r in store.conn.execute("PRAGMA table_info(_odoosync_users)")]
+    assert "secret" not in columns and "secret_env" not in columns
+    raw = store.conn.execute(
+        "SELECT secret_store, secret_ref FROM _odoosync_users WHERE name = 'bob'"
+    )
+    assert raw.fetchone() == ("env", "BOB_KEY")
+    assert store.plain_secrets() == []
+    assert not store.scrub_pending()
+    assert len(store.mirror_id()) == 16
 
 
 def test_status_and_errors(store: Store) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import tempfile
 import time
@@ -20,7 +21,20 @@ CAMPAIGNS = ("kill", "faults", "changes", "badinput", "concurrency", "secrets")
 def run_campaign(name: str, scale: str, seed: int) -> CampaignResult:
     module = importlib.import_module(f"torture.{name}")
     with tempfile.TemporaryDirectory(prefix=f"odoosync-torture-{name}-") as tmp:
-        result: CampaignResult = module.run(scale, Path(tmp), seed)
+        # The users a campaign adds keep their secrets in the default store: the credentials
+        # file of the user config directory, here one inside the campaign's folder, never the
+        # real one, and never the OS keyring of the machine (keyring's "none here" backend).
+        saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "PYTHON_KEYRING_BACKEND")}
+        os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
+        os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+        try:
+            result: CampaignResult = module.run(scale, Path(tmp), seed)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     return result
 
 

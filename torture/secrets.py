@@ -3,17 +3,25 @@
 Distinctive secrets (an API key, a password, a key kept in an environment variable, a rotated
 key, and wrong ones a user typed) go through every command of the real command line, in
 subprocesses: ones that work, ones that fail (wrong URL, rejected key, TLS failure, an unset
-variable), each also with ``--debug``. Then every text a person or a program could see is
-searched for every secret: stdout and stderr of every run, the loop's log file, ``status
+variable), each also with ``--debug``. Secrets go to the default store (the credentials file:
+no OS keyring here), to an environment variable, and encrypted into the database with
+``ODOOSYNC_SECRET_KEY`` (the key is searched for too). Then every text a person or a program could
+see is searched for every secret: stdout and stderr of every run, the loop's log file, ``status
 --json``, ``GET /odoo/status`` and ``/healthz`` of a running loop, every file the runs left in
-the work directory (their HOME included), the project's cassettes, and a dump of the database
-without the secret store column. Figure ``leaked``: the texts holding a secret; must be 0.
+the work directory (their HOME included) but the credentials file, the project's cassettes, and
+the mirror itself: the database file, its WAL and shared-memory files (also sampled while the
+loop runs, when they hold the most), a copy made with SQLite's backup API (and ``sqlite3 .backup``
+where the sqlite3 program is installed) and ``sqlite3 DB .dump``. Figure ``leaked``: the texts
+holding a secret; must be 0. The control: the credentials file does hold the secrets it keeps,
+so a search that cannot see them fails.
 
 The campaign also checks the promises around the secrets: the database file (and its WAL and
-shared-memory files, and a directory odoosync creates for it) are private even under umask 000;
-TLS certificates are verified unless the user was added with ``--insecure``; plain ``http://``
-to a host that is not this machine is refused without ``--insecure``, with the reason; the loop's
-status endpoint listens on loopback only unless told otherwise. A failed promise is a failure.
+shared-memory files, and a directory odoosync creates for it) and the credentials file (and the
+directory odoosync creates for it) are private even under umask 000; a refused ``user add``
+writes neither; TLS certificates are verified unless the user was added with ``--insecure``;
+plain ``http://`` to a host that is not this machine is refused without ``--insecure``, with the
+reason; the loop's status endpoint listens on loopback only unless told otherwise. A failed
+promise is a failure.
 
 Short: Odoo 19, ``--debug`` on the failing commands. Long: also every command with ``--debug``,
 and the whole run again against Odoo 17 (JSON-RPC only: the password rides in every request).
@@ -23,12 +31,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import stat
 import subprocess
 import threading
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +76,11 @@ ENV_KEY = "e4e4f00d" + "3c" * 14 + "e4e4"
 ROTATED_KEY = "707a7ed0" + "b1" * 14 + "0707"
 WRONG_PASSWORD = "Not-The-Pw-Qx55-Torture"
 WRONG_KEY = "0bad0bad" + "42" * 14 + "dead"
-SECRETS = (API_KEY, PASSWORD, ENV_KEY, ROTATED_KEY, WRONG_PASSWORD, WRONG_KEY)
+# The key of the encrypted store: a Fernet key (32 bytes, URL-safe base64), itself a secret.
+STORE_KEY = "VG9ydHVyZS1zZWNyZXRzLWtleS0zMi1ieXRlcy0hIT0="
+SECRETS = (API_KEY, PASSWORD, ENV_KEY, ROTATED_KEY, WRONG_PASSWORD, WRONG_KEY, STORE_KEY)
 SECRET_ENV = "ODOOSYNC_TORTURE_SECRETS_KEY"
+KEY_ENV = "ODOOSYNC_SECRET_KEY"
 
 CONFIG = """
 page_size = 100
@@ -137,6 +150,8 @@ class Flow:
         (self.dir / "odoosync.toml").write_text(CONFIG, encoding="utf-8")
         # In a directory that does not exist yet: odoosync must create it private.
         self.db = self.dir / "data" / "odoosync.db"
+        # Where the default store keeps secrets here (the user config directory of this HOME).
+        self.credentials = self.home / "config" / "odoosync" / "credentials.toml"
 
     def env(self, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ODOOSYNC_")}
@@ -146,6 +161,8 @@ class Flow:
             XDG_CONFIG_HOME=str(self.home / "config"),
             XDG_CACHE_HOME=str(self.home / "cache"),
             XDG_STATE_HOME=str(self.home / "state"),
+            # No OS keyring: keyring's own "none here" backend, as on a server without a desktop.
+            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
         )
         for name, value in (extra or {}).items():
             if value is None:
@@ -235,6 +252,10 @@ def refusals(lab: Lab) -> list[Callable[[], None]]:
             flow.run(label, *args, input=secret + "\n", ok=False, debug=True)
             flow.run(label, *args, input=secret + "\n", ok=False, debug=False, long=True)
             lab.check(not flow.db.exists(), f"{label}: a refused user add created {flow.db}")
+            lab.check(
+                not flow.credentials.exists(),
+                f"{label}: a refused user add wrote the credentials file {flow.credentials}",
+            )
 
         return go
 
@@ -305,9 +326,25 @@ def main_flow(lab: Lab, scale: Scale) -> None:
         *_add("eve", url, "--secret-env", SECRET_ENV, login=DEMO_LOGIN),
         env={SECRET_ENV: ENV_KEY},
     )
+    check_credentials_file(lab, flow, "after user add")
+    # The commands below that touch the encrypted user get the key, as a service would.
+    env = {SECRET_ENV: ENV_KEY, KEY_ENV: STORE_KEY}
+    flow.run(
+        "user add (encrypted in the database)",
+        *_add("enc", url, *key_protocol, "--secret-store", "encrypted"),
+        input=API_KEY + "\n",
+        env=env,
+    )
+    flow.run(
+        "user add (encrypted, no key)",
+        *_add("nokey", url, "--secret-store", "encrypted"),
+        input=PASSWORD + "\n",
+        env={KEY_ENV: None},
+        ok=False,
+        debug=True,
+    )
     flow.run("user list", "user", "list", long=True)
     flow.run("user list --json", "user", "list", "--json")
-    env = {SECRET_ENV: ENV_KEY}
     flow.run("prepare", "prepare", "--all", env=env)
     flow.run("step", "step", "--max-pages", "2", env=env, debug=True)
     flow.run("status", "status", long=True)
@@ -348,18 +385,42 @@ def main_flow(lab: Lab, scale: Scale) -> None:
         ok=False,
         debug=True,
     )
+    wrong_key = "V3JvbmcgdG9ydHVyZSBrZXkgb2YgMzIgYnl0ZXMhISE="
+    flow.run(
+        "prepare with a wrong encryption key",
+        *("prepare", "--user", "enc", "--restart"),
+        env={KEY_ENV: wrong_key},
+        ok=False,
+        debug=True,
+    )
+    flow.run("move-secret to encrypted", "user", "move-secret", "pat", "--to", "encrypted", env=env)
+    flow.run("move-secret back to the file", "user", "move-secret", "pat", "--to", "file", env=env)
+    flow.run(
+        "set-secret into another store",
+        *("user", "set-secret", "enc", "--secret-store", "file", "--no-check"),
+        input=API_KEY + "\n",
+        env=env,
+    )
     flow.run("user remove", "user", "remove", "eve", "--yes")
+    flow.run("user remove (the file's entry goes too)", "user", "remove", "enc", "--yes")
     flow.run("--version", "--version", long=True)
     flow.run("--help", "--help", long=True)
     check_private(lab, flow.db, "at the end")
-    # The control: the file itself holds the stored secrets, so the search can find them.
+    check_credentials_file(lab, flow, "at the end")
+    # The control: the credentials file holds the secrets it keeps, so the search can see them.
+    kept = flow.credentials.read_bytes() if flow.credentials.exists() else b""
     lab.check(
-        ROTATED_KEY.encode() in flow.db.read_bytes() + _wal_bytes(flow.db),
-        "control: the rotated key is not in the database file; is the search blind?",
+        ROTATED_KEY.encode() in kept and PASSWORD.encode() in kept,
+        "control: the rotated key and the password are not in the credentials file; "
+        "is the search blind?",
     )
-    lab.texts[f"{flow.dir.name}: database dump without the secret column"] = dump_without_secrets(
-        flow.db
+    entries = tomllib.loads(kept.decode()) if kept else {}
+    lab.check(
+        sorted(t.get("user") for t in entries.values()) == ["kay", "pat"],
+        f"the credentials file keeps {sorted(entries)}, not kay and pat only (a removed "
+        "user's secret left behind, or a moved one kept twice)",
     )
+    mirror_texts(lab, flow)
 
 
 def run_loop(lab: Lab, flow: Flow, env: Mapping[str, str]) -> None:
@@ -417,6 +478,8 @@ def run_loop(lab: Lab, flow: Flow, env: Mapping[str, str]) -> None:
     )
     for suffix, mode in watcher.modes.items():
         lab.check(mode == 0o600, f"odoosync.db{suffix} while the loop runs: mode {mode:o}")
+    for suffix, data in watcher.samples.items():
+        lab.texts[f"{flow.dir.name}: odoosync.db{suffix} while the loop ran"] = data
     lab.runs.append(
         Run("loop", ("loop",), proc.returncode, out, err, lab.debug_all, expect_ok=True)
     )
@@ -441,6 +504,8 @@ class WalWatcher:
     def __init__(self, db: Path) -> None:
         self.db = db
         self.modes: dict[str, int] = {}
+        # The fullest WAL and shared-memory files seen, searched for secrets afterwards.
+        self.samples: dict[str, bytes] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="wal-watcher", daemon=True)
         self._thread.start()
@@ -448,12 +513,20 @@ class WalWatcher:
     def _watch(self) -> None:
         while not self._stop.wait(0.005):
             for suffix in ("-wal", "-shm"):
+                path = self.db.with_name(self.db.name + suffix)
                 try:
-                    mode = stat.S_IMODE(self.db.with_name(self.db.name + suffix).stat().st_mode)
+                    mode = stat.S_IMODE(path.stat().st_mode)
+                    data = path.read_bytes()
                 except FileNotFoundError:
                     continue
                 # Keep the widest mode seen: one lax moment is enough to leak.
                 self.modes[suffix] = self.modes.get(suffix, 0) | mode
+                if _holds_secret(data):
+                    self.samples[suffix] = data  # a leak: keep the proof
+                elif len(data) > len(self.samples.get(suffix, b"")) and not _holds_secret(
+                    self.samples.get(suffix, b"")
+                ):
+                    self.samples[suffix] = data
 
     def stop(self) -> None:
         self._stop.set()
@@ -520,21 +593,46 @@ def check_loopback_only(lab: Lab, port: int) -> None:
     )
 
 
-def dump_without_secrets(db: Path) -> str:
-    """Every table of the database as text, but the secret store column of the users."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+def check_credentials_file(lab: Lab, flow: Flow, when: str) -> None:
+    """The credentials file and the directory odoosync made for it are its owner's only."""
+    path = flow.credentials
+    if not lab.check(path.exists(), f"no credentials file at {path} {when}"):
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    lab.check(mode == 0o600, f"the credentials file {when}: mode {mode:o}, not 600")
+    mode = stat.S_IMODE(path.parent.stat().st_mode)
+    lab.check(mode == 0o700, f"the directory odoosync made for the credentials: mode {mode:o}")
+
+
+def mirror_texts(lab: Lab, flow: Flow) -> None:
+    """The mirror as anyone who gets it sees it: its files, copies of it, and a dump."""
+    db = flow.db
+    name = flow.dir.name
+    for path in [db, *_wal_files(db)]:
+        lab.texts[f"{name}: {path.name}"] = path.read_bytes()
+    copy = flow.dir / "copy-by-backup-api.db"
+    source = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
     try:
-        out: list[str] = []
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
-            if table == "_odoosync_users":
-                columns = [c for c in columns if c != "secret"]
-            listed = ", ".join(f'"{c}"' for c in columns)
-            out.extend(repr(row) for row in conn.execute(f'SELECT {listed} FROM "{table}"'))
-        return "\n".join(out)
+        source.backup(target)
+        lab.texts[f"{name}: iterdump (the SQL of sqlite3 .dump)"] = "\n".join(source.iterdump())
     finally:
-        conn.close()
+        target.close()
+        source.close()
+    lab.texts[f"{name}: a copy by SQLite's backup API"] = copy.read_bytes()
+    cli = shutil.which("sqlite3")
+    if cli is not None:
+        dumped = subprocess.run(
+            [cli, str(db), ".dump"], capture_output=True, text=True, timeout=60, check=False
+        )
+        lab.check(dumped.returncode == 0, f"sqlite3 .dump failed: {dumped.stderr.strip()}")
+        lab.texts[f"{name}: sqlite3 DB .dump"] = dumped.stdout
+        backup = flow.dir / "copy-by-sqlite3.db"
+        done = subprocess.run(
+            [cli, str(db), f".backup {backup}"], capture_output=True, timeout=60, check=False
+        )
+        if lab.check(done.returncode == 0, f"sqlite3 .backup failed: {done.stderr!r}"):
+            lab.texts[f"{name}: a copy by sqlite3 .backup"] = backup.read_bytes()
 
 
 def cassette_texts(lab: Lab) -> int:
@@ -565,9 +663,10 @@ def cassette_texts(lab: Lab) -> int:
 
 
 def scan_files(lab: Lab) -> None:
-    """Every file the runs left behind (their HOME included), but the database itself."""
+    """Every file the runs left behind (their HOME and the databases included), but the
+    credentials files, which are the secret store."""
     for path in sorted(lab.root.rglob("*")):
-        if not path.is_file() or path.name.startswith("odoosync.db"):
+        if not path.is_file() or path.name == "credentials.toml":
             continue
         lab.texts.setdefault(f"file {path.relative_to(lab.root)}", path.read_bytes())
 
