@@ -11,6 +11,11 @@ same code path that wrote the row, so nothing differs by representation. But a b
 converter would then hide itself, so the many2one and x2many columns are also checked against
 the raw API values directly: ``<field>`` against ``value[0]``, ``<field>_name`` against
 ``value[1]``, and the JSON of an x2many against the id list.
+
+An x2many is compared as a set, in both checks. Odoo lists its ids in the comodel's order, and
+ids that tie there (skills of one type, tags of one name) come back in whatever order
+PostgreSQL hands them over, so two reads of an unchanged record can disagree on the order; the
+mirror stores them ascending.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from odoo_sync_cli.progress import LoopReporter
 from odoo_sync_cli.runner import list_ids
 from odoo_sync_cli.store import (
     MODULE_OK,
+    X2MANY,
     Batch,
     FieldColumn,
     ModuleRow,
@@ -351,8 +357,21 @@ def _columns(col: FieldColumn) -> list[tuple[str, str]]:
 def _same(a: Any, b: Any, col: FieldColumn) -> bool:
     if col.storage == "json" and isinstance(a, str) and isinstance(b, str):
         try:
-            return bool(json.loads(a) == json.loads(b))
+            left, right = json.loads(a), json.loads(b)
         except ValueError:
+            return a == b
+        if col.type in X2MANY:
+            return same_ids(left, right)
+        return bool(left == right)
+    return bool(a == b)
+
+
+def same_ids(a: Any, b: Any) -> bool:
+    """Two x2many values hold the same ids, whatever their order (each id counted)."""
+    if isinstance(a, list) and isinstance(b, list):
+        try:
+            return sorted(a) == sorted(b)
+        except TypeError:
             return a == b
     return bool(a == b)
 
@@ -378,14 +397,14 @@ def _raw_checks(
                     stored.get(col.name_column),
                     want_name,
                 )
-        elif col.type in ("one2many", "many2many"):
+        elif col.type in X2MANY:
             text = stored.get(col.column)
             try:
                 value = None if text is None else json.loads(text)
             except (TypeError, ValueError):
                 value = text
             want = None if raw is False or raw is None else raw
-            if value != want:
+            if not same_ids(value, want):
                 yield FieldMismatch(spec.model, rid, col.field, value, raw)
 
 

@@ -1119,13 +1119,23 @@ def compile_order(
     order: str | None,
     *,
     semantics: Semantics,
+    tiebreak: str | None = None,
 ) -> str:
-    """The ``ORDER BY`` body for ``order`` on ``model`` (its ``_order`` when empty)."""
+    """The ``ORDER BY`` body for ``order`` on ``model`` (its ``_order`` when empty).
+
+    ``tiebreak`` is an SQL expression appended when the order can tie, i.e. when no term sorts
+    by the model's own ``id``: rows equal on every term come back in the order it gives them,
+    as PostgreSQL hands tied rows over in whatever order its plan yields.
+    """
     del semantics  # NULLS FIRST/LAST exist in every version the simulator imitates
     spec = model_spec(registry, model)
     text = order if order and order.strip() else spec.order or "id"
+    own_id = f"t.{quote('id')}"
     items = _order_items(registry, spec, text, lambda name: f"t.{quote(name)}", False, None, 0)
-    return ", ".join(
+    body = ", ".join(
         f"{expr} {'DESC' if desc else 'ASC'}" + (f" NULLS {nulls.upper()}" if nulls else "")
         for expr, desc, nulls in items
     )
+    if tiebreak and not any(expr == own_id for expr, _, _ in items):
+        body += f", {tiebreak}"
+    return body
