@@ -2,8 +2,9 @@
 
 Per module: the mirror's live rows (not marked deleted) must number what Odoo's
 ``search_count`` says with archived records included; the id sets must be equal (up to ten
-missing and ten extra ids are listed); and a random sample of records must equal a fresh
-``read``, field by field.
+missing and ten extra ids are listed); and a random sample of records must equal a fresh read
+of them, field by field (by ``search_read`` on their ids, as the sync reads: Odoo's ``read``
+lists an x2many's archived records where ``search_read`` does not).
 
 The sample is compared twice. First the fresh record goes through the store's own converter
 (:func:`odoo_sync_cli.store.record_to_row`) and must give the stored row column by column: the
@@ -28,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from odoo_sync_cli.domain import NO_ACTIVE_TEST
+from odoo_sync_cli.domain import NO_ACTIVE_TEST, ORDER_BY_ID
 from odoo_sync_cli.errors import VerificationError
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.planner import RECONCILE, trusted_count
@@ -302,10 +303,17 @@ def verify_module(
     mismatches: list[FieldMismatch] = []
     for start in range(0, len(chosen), page_size):
         chunk = chosen[start : start + page_size]
-        fresh = {
-            int(r["id"]): r
-            for r in client.read(row.model, chunk, spec.fields, context=dict(NO_ACTIVE_TEST))
-        }
+        # Read as the sync reads, with search_read: Odoo reads x2many fields there without
+        # active_test, so they leave out archived comodel records (a partner's archived user),
+        # which ``read`` with active_test False would list.
+        found = client.search_read(
+            row.model,
+            [["id", "in", chunk]],
+            spec.fields,
+            order=ORDER_BY_ID,
+            context=dict(NO_ACTIVE_TEST),
+        )
+        fresh = {int(r["id"]): r for r in found}
         stored = store.rows_by_ids(user, row.table_name, chunk)
         for rid in chunk:
             mismatches.extend(compare_record(spec, rid, stored.get(rid), fresh.get(rid)))

@@ -519,11 +519,13 @@ class SimStore:
         rows: list[tuple[Any, ...]],
         *,
         present: bool = True,
+        active_test: bool = True,
     ) -> list[dict[str, Any]]:
         """Turn selected rows into the dicts search_read returns, one field at a time.
 
-        ``present``: x2many ids in their comodel's order, ties shuffled, as a read gives them;
-        otherwise ascending (the set the store holds, in one canonical order).
+        ``present``: x2many ids in their comodel's order, ties shuffled, and archived comodel
+        records left out unless ``active_test`` is off, as a read gives them; otherwise
+        ascending (the set the store holds, in one canonical order).
         """
         if not rows:
             return []
@@ -546,7 +548,7 @@ class SimStore:
             formatted = _format_column(kind, column, extra, names, spec.name)
             if kind in X2MANY_TYPES:
                 formatted = (
-                    self._present_x2many(extra, formatted)
+                    self._present_x2many(extra, formatted, active_test=active_test)
                     if present
                     else [sorted(ids) for ids in formatted]
                 )
@@ -587,13 +589,25 @@ class SimStore:
 
     # -- x2many order -----------------------------------------------------------------------
 
-    def _present_x2many(self, relation: str, lists: list[list[int]]) -> list[list[int]]:
-        """x2many values as a read gives them: in the comodel's ``_order``, ties shuffled."""
-        if all(len(ids) < 2 for ids in lists):
-            return lists
+    def _present_x2many(
+        self, relation: str, lists: list[list[int]], *, active_test: bool = True
+    ) -> list[list[int]]:
+        """x2many values as a read gives them: in the comodel's ``_order``, ties shuffled.
+
+        Archived records of a comodel that has ``active`` are left out unless the read's
+        context says ``active_test: False`` (``search_read`` drops that key before it reads,
+        so there they are always left out; ``read`` keeps it).
+        """
         comodel = self.registry.get(relation)
+        hide = comodel is not None and comodel.has_active and active_test
+        if all(len(ids) < (1 if hide else 2) for ids in lists):
+            return lists
         if comodel is not None:
-            ranks = self._ranks(comodel, {i for ids in lists if len(ids) > 1 for i in ids})
+            wanted = {i for ids in lists if len(ids) > (0 if hide else 1) for i in ids}
+            ranks = self._ranks(comodel, wanted)
+            if hide:
+                archived = self._archived(comodel, wanted)
+                lists = [[i for i in ids if i not in archived] for ids in lists]
             return [self._by_rank(ids, ranks) for ids in lists]
         if relation in TIED_COMODEL_ORDERS:
             return [self._shuffle_runs(relation, ids) for ids in lists]
@@ -608,6 +622,14 @@ class SimStore:
             [_json_list(ids)],
         )
         return dict(cursor.fetchall())
+
+    def _archived(self, comodel: ModelSpec, ids: set[int]) -> set[int]:
+        cursor = self.conn.execute(
+            f"SELECT t.id FROM {quote(comodel.table)} AS t "
+            f"WHERE t.id IN (SELECT value FROM json_each(?)) AND NOT t.{quote('active')}",
+            [_json_list(ids)],
+        )
+        return {row[0] for row in cursor}
 
     def _by_rank(self, ids: list[int], ranks: Mapping[int, int]) -> list[int]:
         # Ids the comodel no longer holds keep their place after the others.
@@ -722,8 +744,11 @@ class SimStore:
         *,
         context: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Read records by id, archived included; missing ids are dropped, order is kept."""
-        del context  # read never filters, and the simulator keeps no per-context values
+        """Read records by id, archived included; missing ids are dropped, order is kept.
+
+        x2many values leave out archived comodel records unless ``active_test`` is False.
+        """
+        active_test = bool((context or {}).get("active_test", True))
         with self._lock:
             spec = model_spec(self.registry, model)
             reader = self._reader(spec, fields)
@@ -734,7 +759,8 @@ class SimStore:
                 [_json_list(wanted)],
             ).fetchall()
             by_id = {row[0]: row for row in rows}
-            return self._format(spec, reader, [by_id[i] for i in wanted if i in by_id])
+            found = [by_id[i] for i in wanted if i in by_id]
+            return self._format(spec, reader, found, active_test=active_test)
 
     def fields_get(
         self,
