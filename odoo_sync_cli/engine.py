@@ -63,6 +63,7 @@ from odoo_sync_cli.planner import (
     plan_incremental,
     plan_reconcile,
     should_reconcile,
+    trusted_count,
 )
 from odoo_sync_cli.progress import LoopReporter, NullLoopReporter, NullReporter, Reporter
 from odoo_sync_cli.runner import (
@@ -844,13 +845,13 @@ def _plan_user(
         count = client.search_count(module.model, domain, context=dict(NO_ACTIVE_TEST))
         candidate = _high_point(client, module.model, domain)
         from_state = None if state is None else ModuleState(state.high_water, state.syncs)
+        count_note = None
         if full or is_first_sync(from_state):
-            batches = plan_full(
-                module.name,
-                module.model,
-                list_ids(client, module.model, domain, us.id_page_size),
-                us.batch_size,
-            )
+            ids = list_ids(client, module.model, domain, us.id_page_size)
+            batches = plan_full(module.name, module.model, ids, us.batch_size)
+            count, count_note = trusted_count(count, sum(b.expected for b in batches))
+            if count_note:
+                reporter.note(user.name, f"{module.name}: {count_note}")
             kind = FULL
         else:
             assert state is not None
@@ -873,6 +874,7 @@ def _plan_user(
                 candidate=candidate,
                 count=count,
                 domain=domain,
+                note=count_note,
             )
         )
         infos.append(

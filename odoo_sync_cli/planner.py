@@ -97,6 +97,22 @@ def plan_incremental(
     return PlannedBatch(module, model, INCREMENTAL, window_lo=lo, expected=expected)
 
 
+def trusted_count(count: int, listed: int) -> tuple[int, str | None]:
+    """A ``search_count`` answer checked against the ids listed with the same domain.
+
+    A count cannot be smaller than the ids the server lists for its domain (unless records
+    appeared in between, when the listing is the newer figure anyway). Over JSON-2 the count
+    is a bare number, so an answer a proxy cuts short is still valid JSON ("2404" -> "24"):
+    the listing is the figure to trust then, and the note says why it was used.
+    """
+    if count >= listed:
+        return count, None
+    return listed, (
+        f"search_count answered {count}, fewer than the {listed} ids listed (an answer cut "
+        f"short on the way?); {listed} is used"
+    )
+
+
 def plan_reconcile(module: str, model: str, expected: int) -> PlannedBatch:
     return PlannedBatch(module, model, RECONCILE, expected=expected)
 

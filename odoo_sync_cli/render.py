@@ -350,6 +350,9 @@ def status_table(statuses: Sequence[UserStatus], *, as_json: bool = False) -> No
                     _dash(m.high_water),
                 )
             _table(table)
+            for m in s.modules:
+                if m.progress.state == "ok" and m.progress.note:
+                    _line(f"  {m.progress.module}: ", (m.progress.note, "yellow"))
 
 
 def clear_results(results: Sequence[ClearResult]) -> None:
@@ -807,6 +810,9 @@ def complete_report(report: CompletenessReport) -> None:
             Text("ok", "green") if not problems else Text(f"{problems} problem(s)", "bold red"),
         )
     _table(table)
+    for m in report.modules:
+        if m.note:
+            _line(f"  {m.module}: ", (m.note, "yellow"))
     what = f"synced in {report.sync_seconds:.1f} s, " if report.synced else ""
     if report.passed:
         _line(

@@ -13,9 +13,12 @@ cursor the page was read from. A process killed at any instant leaves either bot
 and a second process can never commit a page of a batch another one works on.
 
 Column mapping from ``fields_get`` types: many2one -> ``<field>`` INTEGER (the id) plus
-``<field>_name`` TEXT (the display name when read); one2many/many2many -> a JSON array in TEXT;
-json -> JSON text; integer/boolean -> INTEGER; float/monetary -> REAL; the rest (char, text,
-html, selection, date, datetime, reference) -> TEXT, with Odoo's ``False`` stored as NULL.
+``<field>_name`` TEXT (the display name when read); one2many/many2many -> a JSON array of the ids
+sorted ascending, in TEXT (an x2many is a set: Odoo lists it in its comodel's order, and ids that
+tie there come back in any order, so the mirror keeps one canonical form and an unchanged record
+always gives the same bytes); json -> JSON text; integer/boolean -> INTEGER; float/monetary ->
+REAL; the rest (char, text, html, selection, date, datetime, reference) -> TEXT, with Odoo's
+``False`` stored as NULL.
 """
 
 from __future__ import annotations
@@ -129,7 +132,27 @@ class TableSpec:
         return [c.field for c in self.columns]
 
 
-_PLAIN, _MANY2ONE, _JSON, _BOOLEAN = range(4)
+_PLAIN, _MANY2ONE, _JSON, _BOOLEAN, _X2MANY = range(5)
+
+
+def x2many_text(value: Any) -> str | None:
+    """An x2many value as the mirror stores it: the JSON array of its ids, ascending."""
+    if value is False or value is None:
+        return None
+    if isinstance(value, list) and all(type(i) is int for i in value):
+        return json.dumps(sorted(value))
+    return json.dumps(value)
+
+
+def _sorted_ids_text(text: str | None) -> str | None:
+    """A stored x2many JSON text in the canonical form (for rows stored before it existed)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return x2many_text(value) if isinstance(value, list) else text
 
 
 @functools.lru_cache(maxsize=256)
@@ -140,6 +163,8 @@ def _encoding(spec: TableSpec) -> tuple[tuple[str, int, bool], ...]:
         storage = col.storage
         if storage == "many2one":
             kind = _MANY2ONE
+        elif col.type in X2MANY:
+            kind = _X2MANY
         elif storage == "json":
             kind = _JSON
         elif col.type == "boolean":
@@ -182,6 +207,8 @@ def _encode(plan: tuple[tuple[str, int, bool], ...], record: Mapping[str, Any]) 
                 append(value if isinstance(value, int) and not isinstance(value, bool) else None)
                 if named:
                     append(None)
+        elif kind == _X2MANY:
+            append(x2many_text(value))
         elif kind == _JSON:
             append(None if value is False or value is None else json.dumps(value))
         else:
@@ -514,10 +541,33 @@ def _drop_column(conn: sqlite3.Connection, column: str) -> None:
         conn.execute(f"UPDATE _odoosync_users SET {column} = NULL")
 
 
+def m004_x2many_sorted(conn: sqlite3.Connection) -> None:
+    # x2many columns hold their ids ascending from now on. Rows stored before kept Odoo's order,
+    # which changes between reads: rewritten once here, so that every row is in the canonical
+    # form, an unchanged record stays byte-identical and the next sync rewrites nothing of it.
+    conn.create_function("odoosync_sorted_ids", 1, _sorted_ids_text, deterministic=True)
+    columns = conn.execute(
+        "SELECT table_name, column_name FROM _odoosync_fields "
+        "WHERE type IN ('one2many', 'many2many') ORDER BY table_name, column_name"
+    ).fetchall()
+    for table, column in columns:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if not exists:
+            continue
+        t, c = quote_identifier(table), quote_identifier(column)
+        conn.execute(
+            f"UPDATE {t} SET {c} = odoosync_sorted_ids({c}) "
+            f"WHERE {c} IS NOT NULL AND {c} IS NOT odoosync_sorted_ids({c})"
+        )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
     ("m003_secret_locations", m003_secret_locations),
+    ("m004_x2many_sorted", m004_x2many_sorted),
 )
 # Migrations after which an existing file is rewritten once: freed pages of a database written
 # before them may still hold a secret in clear.

@@ -80,6 +80,8 @@ def server_records(
     )
     out: list[dict[str, Any]] = []
     with OdooClient(conn) as client:
+        types = client.fields_get(model, attributes=["type"])
+        x2many = {f for f, a in types.items() if a["type"] in ("one2many", "many2many")}
         cursor = 0
         while True:
             page = client.search_read(
@@ -90,7 +92,8 @@ def server_records(
                 limit=1000,
                 context={"active_test": False},
             )
-            out.extend(page)
+            # x2many are sets, read in no fixed order; the mirror keeps them ascending.
+            out.extend({k: sorted(v) if k in x2many else v for k, v in r.items()} for r in page)
             if len(page) < 1000:
                 return out
             cursor = page[-1]["id"]

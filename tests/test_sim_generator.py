@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -124,6 +125,27 @@ def test_bursts_and_crowded_seconds() -> None:
         per_second[p["write_date"]].add(p["__write_date_us"])
     crowded = [s for s, exact in per_second.items() if len(exact) > 1]
     assert crowded  # one displayed second, several transactions
+
+
+def test_later_transactions_with_lower_ids_inside_one_second(
+    data: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The trap of a busy server: in one second, later transactions hold lower ids."""
+    by_second: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for p in data["res.partner"]:
+        by_second[p["write_date"]].append((p["__write_date_us"], p["id"]))
+    inverted = 0
+    for rows in by_second.values():
+        ordered = [rid for _, rid in sorted(rows)]  # the server's write_date order
+        inverted += sum(1 for a, b in pairwise(ordered) if b < a)
+    assert inverted >= 200
+
+
+def test_employee_skills_are_listed(data: dict[str, list[dict[str, Any]]]) -> None:
+    skills = [e["employee_skill_ids"] for e in data["hr.employee"]]
+    flat = [i for ids in skills for i in ids]
+    assert len(flat) == len(set(flat)) > len(skills)  # one2many: each skill has one employee
+    assert sum(len(ids) > 2 for ids in skills) > len(skills) / 4
 
 
 def test_populate_loads_a_store() -> None:

@@ -263,7 +263,7 @@ A, B, C = ["name", "=", "a"], ["qty", ">", 1], ["flag", "=", True]
     ("domain", "expected"),
     [
         ([], []),
-        (None, []),
+        (True, []),
         ([A], [A]),
         ([A, B, C], ["&", "&", A, B, C]),
         (["|", A, B, C], ["&", "|", A, B, C]),
@@ -288,21 +288,51 @@ def test_normalize_double_equals_only_in_19() -> None:
 
 
 @pytest.mark.parametrize(
-    ("domain", "message"),
+    ("domain", "name", "message"),
     [
-        (["|", ["id", "=", 1]], "Domain() malformed domain ['|', ['id', '=', 1]]"),
-        (["&"], "Domain() malformed domain ['&']"),
-        ([["id", "=", 1], "!"], "Domain() malformed domain [['id', '=', 1], '!']"),
-        ("name", "Domain() malformed domain 'name'"),
-        ([["name", "="]], "Domain() invalid item in domain: ['name', '=']"),
-        (["name"], "Domain() invalid item in domain: 'name'"),
-        ([[1, "=", 2]], "Domain() invalid item in domain: [1, '=', 2]"),
-        ([["name", "bogus", "x"]], "Invalid operator in condition ('name', 'bogus', 'x')"),
-        ([("name", None, "x")], "Invalid operator in condition ('name', None, 'x')"),
+        (["|", ["id", "=", 1]], "ValueError", "Domain() malformed domain ['|', ['id', '=', 1]]"),
+        (["&"], "ValueError", "Domain() malformed domain ['&']"),
+        ([["id", "=", 1], "!"], "ValueError", "Domain() malformed domain [['id', '=', 1], '!']"),
+        ("name", "TypeError", "Domain() invalid argument type for domain: 'name'"),
+        (None, "TypeError", "Domain() invalid argument type for domain: None"),
+        ([["name", "="]], "ValueError", "Domain() invalid item in domain: ['name', '=']"),
+        (["name"], "ValueError", "Domain() invalid item in domain: 'name'"),
+        ([[1, "=", 2]], "TypeError", "Domain() invalid arguments: (1, '=', 2)"),
+        ([["", "=", 2]], "TypeError", "Empty field name in condition ('', '=', 2)"),
+        (
+            [["name", "bogus", "x"]],
+            "ValueError",
+            "Invalid operator in condition ('name', 'bogus', 'x')",
+        ),
+        ([("name", None, "x")], "AttributeError", "'NoneType' object has no attribute 'lower'"),
+        # Items are read from the end: the last bad one is the one named.
+        ([["a", "bogus", 1], 5], "ValueError", "Domain() invalid item in domain: 5"),
+        ([["a", "any!", []]], "ValueError", "Domain() invalid item in domain: ['a', 'any!', []]"),
     ],
 )
-def test_normalize_errors(domain: Any, message: str) -> None:
-    assert error_of(lambda: normalize_domain(domain)) == ("builtins.ValueError", message)
+def test_normalize_errors(domain: Any, name: str, message: str) -> None:
+    assert error_of(lambda: normalize_domain(domain)) == (f"builtins.{name}", message)
+
+
+@pytest.mark.parametrize(
+    ("domain", "name", "message"),
+    [
+        (
+            "name",
+            "AssertionError",
+            "Domains to normalize must have a 'domain' form: a list or tuple of domain components",
+        ),
+        ([["name", "="]], "ValueError", "not enough values to unpack (expected 3, got 2)"),
+        (
+            ["|", ["id", "=", 1]],
+            "ValueError",
+            "Domain ['|', ['id', '=', 1]] is syntactically not correct.",
+        ),
+        ([["name", "bogus", "x"]], "ValueError", "Invalid leaf ('name', 'bogus', 'x')"),
+    ],
+)
+def test_normalize_errors_17(domain: Any, name: str, message: str) -> None:
+    assert error_of(lambda: normalize_domain(domain, version=17)) == (f"builtins.{name}", message)
 
 
 # --------------------------------------------------------------------------------------------

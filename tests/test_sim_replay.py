@@ -1,9 +1,12 @@
-"""Replay every recorded Odoo 19 case against the simulator loaded with the recorded dataset.
+"""Replay every recorded case against a simulator loaded with the dataset recorded with it.
 
-Each case's request goes over real HTTP with the simulator's credentials in place of the
-placeholders; the answer is compared as fixtures/odoo19/README.md says: ``core`` cases on status,
-content type and the whole body (minus the JSON-RPC ``id`` and the error's ``debug``), ``info``
-cases on status and error name only (status only when the body is not JSON).
+Two recordings: a real Odoo 19.0 (``fixtures/odoo19``) and a real Odoo 17.0
+(``fixtures/odoo17``), each replayed against a simulator of that version serving a database of
+the recorded name. Each case's request goes over real HTTP with the simulator's credentials in
+place of the placeholders (a ``raw_body`` is sent as is: bad JSON on purpose); the answer is
+compared as fixtures/odoo19/README.md says: ``core`` cases on status, content type and the whole
+body (minus the JSON-RPC ``id`` and the error's ``debug``), ``info`` cases on status and error
+name only (status only when the body is not JSON).
 """
 
 from __future__ import annotations
@@ -16,25 +19,34 @@ from typing import Any
 import httpx
 import pytest
 
-from odoo_sync_cli.simulator.testing import Simulator
+from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 
-CASES_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19" / "cases.jsonl"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# Recording -> (Odoo version, database name) of the server it was recorded from.
+RECORDINGS = {"odoo19": (19, "odoo"), "odoo17": (17, "odoo17")}
+EXPECTED_CASES = {"odoo19": 191, "odoo17": 25}
 
 # Cases the simulator answers differently from the recorded server, with the reason.
 KNOWN_DIFFERENCES: dict[str, str] = {}
 
-CASES: list[dict[str, Any]] = [
-    json.loads(line) for line in CASES_FILE.read_text(encoding="utf-8").splitlines() if line
-]
+
+def _cases(recording: str) -> list[dict[str, Any]]:
+    text = (FIXTURES / recording / "cases.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+CASES = {recording: _cases(recording) for recording in RECORDINGS}
 
 
 def _params() -> list[Any]:
     params = []
-    for case in CASES:
-        marks = []
-        if case["name"] in KNOWN_DIFFERENCES:
-            marks.append(pytest.mark.xfail(reason=KNOWN_DIFFERENCES[case["name"]], strict=True))
-        params.append(pytest.param(case, id=case["name"], marks=marks))
+    for recording, cases in CASES.items():
+        for case in cases:
+            name = f"{recording}/{case['name']}"
+            marks = []
+            if name in KNOWN_DIFFERENCES:
+                marks.append(pytest.mark.xfail(reason=KNOWN_DIFFERENCES[name], strict=True))
+            params.append(pytest.param(recording, case, id=name, marks=marks))
     return params
 
 
@@ -71,7 +83,7 @@ def _strip(body: Any, path: str) -> Any:
     if not isinstance(body, dict):
         return body
     body = dict(body)
-    if path == "/jsonrpc":
+    if "jsonrpc" in body:
         body.pop("id", None)
         if isinstance(body.get("error"), dict):
             error = dict(body["error"])
@@ -86,45 +98,63 @@ def _strip(body: Any, path: str) -> Any:
 def _error_name(body: Any, path: str) -> Any:
     if not isinstance(body, dict):
         return None
-    if path == "/jsonrpc":
+    if "jsonrpc" in body:
         error = body.get("error")
         return error.get("data", {}).get("name") if isinstance(error, dict) else None
     return body.get("name")
 
 
 @pytest.fixture(scope="module")
-def replay_client(dataset_simulator: Simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=dataset_simulator.url, timeout=60.0) as client:
-        yield client
+def simulators(dataset_simulator: Simulator) -> Iterator[dict[str, Simulator]]:
+    version, database = RECORDINGS["odoo17"]
+    with start_simulator(
+        dataset=FIXTURES / "odoo17" / "dataset", odoo_version=version, database=database
+    ) as sim17:
+        yield {"odoo19": dataset_simulator, "odoo17": sim17}
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.fixture(scope="module")
+def clients(simulators: dict[str, Simulator]) -> Iterator[dict[str, httpx.Client]]:
+    opened = {
+        name: httpx.Client(base_url=sim.url, timeout=60.0) for name, sim in simulators.items()
+    }
+    yield opened
+    for client in opened.values():
+        client.close()
+
+
+@pytest.mark.parametrize(("recording", "case"), _params())
 def test_replay(
-    case: dict[str, Any], dataset_simulator: Simulator, replay_client: httpx.Client
+    recording: str,
+    case: dict[str, Any],
+    simulators: dict[str, Simulator],
+    clients: dict[str, httpx.Client],
 ) -> None:
-    request = _substitute(case["request"], _secrets(dataset_simulator))
+    request = _substitute(case["request"], _secrets(simulators[recording]))
     expected = case["response"]
-    body = request["body"]
-    response = replay_client.request(
-        request["method"],
-        request["path"],
-        headers=request["headers"],
-        content=None if body is None else json.dumps(body).encode(),
+    if "raw_body" in request:
+        content: bytes | None = request["raw_body"].encode()
+    else:
+        body = request["body"]
+        content = None if body is None else json.dumps(body).encode()
+    response = clients[recording].request(
+        request["method"], request["path"], headers=request["headers"], content=content
     )
     got = _parse(response)
     path = request["path"]
+    assert response.status_code == expected["status"]
     if case["tier"] == "core":
-        assert response.status_code == expected["status"]
         assert _main_type(response.headers.get("content-type")) == expected["content_type"]
         assert _strip(got, path) == _strip(expected["body"], path)
-    else:
-        assert response.status_code == expected["status"]
-        if isinstance(expected["body"], dict):
-            assert _error_name(got, path) == _error_name(expected["body"], path)
+    elif isinstance(expected["body"], dict):
+        assert _error_name(got, path) == _error_name(expected["body"], path)
 
 
 def test_every_case_is_replayed() -> None:
-    """The fixture file holds the 114 recorded cases, and known differences name real cases."""
-    names = [c["name"] for c in CASES]
-    assert len(names) == len(set(names)) == 114
-    assert set(KNOWN_DIFFERENCES) <= set(names)
+    """The fixture files hold the recorded cases, and known differences name real cases."""
+    for recording, cases in CASES.items():
+        names = [c["name"] for c in cases]
+        assert len(names) == len(set(names)) == EXPECTED_CASES[recording], recording
+        assert all("response" in c for c in cases), recording
+    every = {f"{r}/{c['name']}" for r, cases in CASES.items() for c in cases}
+    assert set(KNOWN_DIFFERENCES) <= every

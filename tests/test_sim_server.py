@@ -284,7 +284,17 @@ def test_unknown_model_and_service(simulator: Simulator) -> None:
         simulator.execute_kw("no.model", "search", [[]])
     envelope = rpc(simulator, "nosuchservice", "x")
     assert error_of(envelope)[1] == "builtins.KeyError"
-    envelope = rpc(simulator, "object", "frobnicate", simulator.database, 2, simulator.password)
+    envelope = rpc(
+        simulator,
+        "object",
+        "frobnicate",
+        simulator.database,
+        2,
+        simulator.password,
+        "res.partner",
+        "search_count",
+        [[]],
+    )
     assert error_of(envelope)[1:] == ("builtins.NameError", "Method not available frobnicate")
 
 
@@ -373,8 +383,11 @@ def test_demo_user_sees_public_employee_fields_only(simulator: Simulator) -> Non
 
 def test_odoo_17(make_simulator: Callable[..., Simulator]) -> None:
     sim = make_simulator(records=100, odoo_version=17)
-    assert rpc(sim, "common", "version")["result"]["server_version"] == "17.0"
-    assert sim.http.get("/web/version").json()["version"] == "17.0"
+    assert rpc(sim, "common", "version")["result"]["server_version"] == "17.0-20240709"
+    # /web/version came with Odoo 18; 17 answers the JSON-RPC route the web client uses.
+    assert sim.http.get("/web/version").status_code == 404
+    info = sim.http.post("/web/webclient/version_info", json={"jsonrpc": "2.0", "params": {}})
+    assert info.json()["result"]["server_version_info"][0] == 17
     code, name, _ = error_of(
         rpc(sim, "object", "execute_kw", sim.database, 2, "bad", "res.partner", "search", [[]])
     )
@@ -602,7 +615,10 @@ def test_several_databases(make_simulator: Callable[..., Simulator]) -> None:
     count = {"context": {"active_test": False}}
     assert sim.execute_kw("res.partner", "search_count", [[]], count, database="small") == 100
     assert sim.execute_kw("res.partner", "search_count", [[]], count, database="big") == 400
-    assert rpc(sim, "db", "list")["result"] == ["big", "small"]
+    # As on the recorded servers (list_db = False), the database list is not given out.
+    assert rpc(sim, "db", "list")["error"]["data"]["name"] == "odoo.exceptions.AccessDenied"
+    assert rpc(sim, "db", "db_exist", "big")["result"] is True
+    assert rpc(sim, "db", "db_exist", "nosuchdb")["result"] is False
     assert sim.json2("res.partner", "search_count", {"domain": []}, database="big").json() > 0
     wrong_key = sim.json2(
         "res.partner", "search_count", {"domain": []}, database="big", api_key=small.api_key

@@ -356,7 +356,10 @@ def test_rows_round_trip_to_records(
         active=active,
         props=props,
     )
-    assert row_to_record(spec, record_to_row(spec, rec)) == rec
+    back = row_to_record(spec, record_to_row(spec, rec))
+    # x2many come back as their set, ascending: the one form the mirror keeps.
+    assert back == {**rec, "child_ids": sorted(children)}
+    assert record_to_row(spec, back) == record_to_row(spec, rec)
 
 
 # --- pages, atomically --------------------------------------------------------------------------
@@ -587,3 +590,42 @@ def test_module_domain_is_kept_with_the_plan(store: Store) -> None:
     assert row is not None and row.domain_list() == [["move_type", "=", "x"]]
     assert json.loads(row.domain) == [["move_type", "=", "x"]]
     assert os.path.exists(store.path)
+
+
+def test_x2many_are_stored_ascending_and_old_rows_are_normalised(store: Store) -> None:
+    """One canonical form: the same set always gives the same bytes, older mirrors included."""
+    db_path = store.path
+    with store as s:
+        spec = s.ensure_table("res.partner", PARTNER_FIELDS)
+        plan(s, "alice", [PlannedBatch("contacts", "res.partner", FULL, 0, None, expected=2)])
+        batch = s.next_batch("alice")
+        assert batch is not None
+        s.start_batch(batch.id, OWNER, "alice", TTL)
+        batch = s.next_batch("alice")
+        assert batch is not None
+        s.store_page(
+            user="alice",
+            owner=OWNER,
+            ttl=TTL,
+            batch=batch,
+            spec=spec,
+            records=[partner(1, child_ids=[9, 3, 7]), partner(2, category_id=[5, 1])],
+            cursor=2,
+            done=False,
+        )
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    rows = "SELECT id, child_ids, category_id FROM res_partner ORDER BY id"
+    assert conn.execute(rows).fetchall() == [(1, "[3, 7, 9]", "[]"), (2, "[102, 103]", "[1, 5]")]
+    # A mirror written before the canonical form kept Odoo's order of the time.
+    conn.execute(
+        "UPDATE res_partner SET child_ids = '[9, 3, 7]', category_id = '[5,1]' WHERE id = 1"
+    )
+    conn.execute("UPDATE res_partner SET category_id = NULL WHERE id = 2")
+    conn.execute("DELETE FROM _odoosync_migrations WHERE name = 'm004_x2many_sorted'")
+    conn.close()
+    with Store.open(db_path) as s:
+        assert "m004_x2many_sorted" in s.applied_migrations()
+        assert s.conn.execute(rows).fetchall() == [
+            (1, "[3, 7, 9]", "[1, 5]"),
+            (2, "[102, 103]", None),
+        ]

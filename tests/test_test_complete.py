@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from odoo_sync_cli.simulator.testing import Simulator
 from odoo_sync_cli.store import TableSpec
 
 CONFIG = "page_size = 100\nbatch_size = 150\n"
+OTHER_MODULES = ("contacts", "sale_orders", "invoices")
 
 
 @pytest.fixture
@@ -208,3 +210,73 @@ def test_confirmation_and_one_user_rules(
     assert "there are 2 (alice, bob)" in ambiguous.output
     not_done = run(config, "test-complete", "--user", "bob", "--verify-only")
     assert not_done.exit_code == 3 and "not_started" in not_done.output
+
+
+def test_x2many_are_sets_on_a_server_whose_order_ties(
+    make_simulator: Callable[..., Simulator], config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tied x2many ids come back in changing orders: an ordered comparison fails, sets pass.
+
+    hr.employee.skill sorts by skill type and level, so an employee's skills tie and the
+    simulator (like PostgreSQL) hands them over in another order on the next read. The mirror
+    stores them ascending and test-complete compares sets: it passes, run after run. Stored in
+    the order of one read and compared in order, as before, the same sync fails verification.
+    """
+    sim = make_simulator(records=2400, seed=5)
+    config.write_text(
+        CONFIG + "".join(f"[modules.{m}]\nenabled = false\n" for m in OTHER_MODULES),
+        encoding="utf-8",
+    )
+    settings = settings_for(config)
+    add_alice(settings, sim)
+    for _ in range(3):
+        report = engine.check_complete(settings, user="alice", sample=1000)
+        assert report.passed, report.problems()
+    with sqlite3.connect(settings.db_path) as conn:
+        stored = [r[0] for r in conn.execute("SELECT employee_skill_ids FROM hr_employee")]
+    assert any(len(json.loads(s)) > 2 for s in stored)
+    assert all(json.loads(s) == sorted(json.loads(s)) for s in stored)
+
+    # The comparison before x2many were sets: Odoo's order as read, kept and compared as is.
+    monkeypatch.setattr(store, "x2many_text", lambda v: None if v is False else json.dumps(v))
+    monkeypatch.setattr(verify, "same_ids", lambda a, b: a == b)
+    engine.check_complete(settings, user="alice", sample=0)
+    failures = [
+        p
+        for _ in range(5)
+        for p in engine.check_complete(settings, user="alice", sample=1000, sync=False).problems()
+    ]
+    assert failures and all("field employee_skill_ids" in p for p in failures), failures
+
+
+def test_verification_reads_x2many_as_the_sync_does(
+    make_simulator: Callable[..., Simulator], config: Path
+) -> None:
+    """search_read leaves an x2many's archived records out, read with active_test False not.
+
+    Seen on a real Odoo 19 (a partner's archived user): the sync reads with search_read, so the
+    fresh read test-complete compares with must be a search_read too, or it finds a difference
+    that is only the API's.
+    """
+    sim = make_simulator(records=300)
+    partner = sim.store.search("res.partner", [["is_company", "=", True]], limit=1)[0]
+    kept, archived = sim.store.ids("hr.employee")[:2]
+    sim.write("res.partner", [partner], {"employee_ids": [kept, archived]})
+    sim.archive("hr.employee", [archived])
+    everything = {"context": {"active_test": False}}
+    read = sim.execute_kw("res.partner", "read", [[partner], ["employee_ids"]], everything)
+    assert sorted(read[0]["employee_ids"]) == sorted([kept, archived])
+    found = sim.execute_kw(
+        "res.partner", "search_read", [[["id", "=", partner]], ["employee_ids"]], everything
+    )
+    assert found[0]["employee_ids"] == [kept]
+
+    settings = settings_for(config)
+    add_alice(settings, sim)
+    report = engine.check_complete(settings, user="alice", sample=1000)
+    assert report.passed, report.problems()
+    with sqlite3.connect(settings.db_path) as conn:
+        stored = conn.execute(
+            "SELECT employee_ids FROM res_partner WHERE id = ?", (partner,)
+        ).fetchone()
+    assert json.loads(stored[0]) == [kept]

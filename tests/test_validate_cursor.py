@@ -145,6 +145,13 @@ def test_whole_second_server_passes(sim19: Simulator) -> None:
     assert "exactly once" in report.check("id_cursor_exact").detail
 
 
+def test_generated_data_shows_what_a_keyset_would_lose(sim19: Simulator) -> None:
+    """The generator's trap seconds make the keyset lose rows on generated data too."""
+    report = diagnose(sim19, "res.partner")
+    assert report.keyset is not None and report.keyset.skipped > 0
+    assert f"skipped {report.keyset.skipped} for good" in report.check("semantics").detail
+
+
 def test_recorded_dataset_keyset_skips_and_repeats(dataset_simulator: Simulator) -> None:
     rows = stored_rows(dataset_simulator, "sale.order")
     per_second = Counter(wd[:19] for _, wd in rows)

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 429,502,503,504,drop)",
     )
     parser.add_argument(
+        "--fixed-tie-order",
+        action="store_true",
+        help="answer rows and x2many ids that tie under their order in one fixed order "
+        "(default: shuffled on each read, seeded by --seed, as a real server may)",
+    )
+    parser.add_argument(
         "--store-dir",
         type=Path,
         help="keep the stores' SQLite files here (default: temporary files, removed at exit)",
@@ -114,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             path = None if store_dir is None else store_dir / f"{name}.sqlite"
             if path is not None and path.exists():
                 path.unlink()
-            store = build_store(src, seed=args.seed + i, odoo_version=args.odoo_version, path=path)
+            store = build_store(
+                src,
+                seed=args.seed + i,
+                odoo_version=args.odoo_version,
+                path=path,
+                shuffle_ties=not args.fixed_tie_order,
+            )
             stores.append(store)
             counts[name] = {m: len(store.ids(m)) for m in store.registry}
             key = args.api_key if len(plan) == 1 else None

@@ -13,6 +13,13 @@ What the data is made to exercise, besides plain volume:
 - mass updates that stamp one write_date on records scattered over the whole id range;
 - bursts of small transactions a few milliseconds apart, so one displayed second holds several
   distinct stored write_dates;
+- the cross-transaction trap of a busy server: now and then the newest two hundred or so partners
+  are rewritten one transaction each, highest id first, all inside one second, so that inside
+  that second a later transaction holds lower ids. A ``(write_date, id)`` keyset whose page
+  ends inside such a second skips the rows of lower id that follow it (validate-cursor shows
+  how many);
+- employees with skills (``employee_skill_ids``, whose comodel order ties on skill type and
+  level) so that two reads can list the same ids in different orders;
 - archived partners and employees (about 20% and 10%);
 - companies with child contacts (``complete_name`` "Company, Contact", ``child_ids`` listing
   the active children in res.partner order), orders and invoices pointing at existing partners.
@@ -40,6 +47,10 @@ DEFAULT_END = datetime(2026, 1, 1)
 HISTORY_YEARS = 5
 # Partners handed to one store.load_rows call by populate().
 LOAD_BATCH = 50_000
+# The trap: at most this many of a block's newest partners rewritten inside one second, each
+# in its own transaction this many microseconds after the previous one (highest id first).
+TRAP_ROWS = 250
+TRAP_STEP_US = 2_000
 
 _EPOCH = datetime(1970, 1, 1)
 _SECOND = 1_000_000
@@ -291,6 +302,10 @@ class Generator:
         self.next_move_line = 1
         self.sequences: dict[str, int] = {}
         self.employee_contacts: list[_Partner] = []
+        # Drawn apart from self.rng, so the rest of the data stays what it was without them.
+        self.trap_rng = random.Random(f"{seed}/trap")
+        self.skill_rng = random.Random(f"{seed}/skills")
+        self.next_skill = 1
 
     # -- shared helpers --------------------------------------------------------------------
 
@@ -531,6 +546,33 @@ class Generator:
                 block = []
         if block:
             yield block
+
+    def _rewrite_newest(self, rows: list[dict[str, Any]]) -> None:
+        """The trap: rewrite the newest partners of a block inside one second, highest id first.
+
+        Each rewrite is its own small transaction a few milliseconds after the previous one,
+        as when a busy server's users save records one after another; a row written later
+        than the trap keeps its later write.
+        """
+        rng = self.trap_rng
+        newest = sorted((r for r in rows if r["id"] > 6), key=lambda r: r["id"], reverse=True)[
+            : min(TRAP_ROWS, len(rows) // 4)
+        ]
+        if len(newest) < 2:
+            return
+        created = max(_us(datetime.fromisoformat(r["__create_date_us"])) for r in newest)
+        latest = self.end_us - 2 * _SECOND
+        if created >= latest:
+            return
+        moment = min(latest, created + rng.randint(_SECOND, 30 * _DAY))
+        start = moment - moment % _SECOND + rng.randint(1, 9_999)
+        for step, row in enumerate(newest):
+            written = start + step * TRAP_STEP_US
+            if written > _us(datetime.fromisoformat(row["__write_date_us"])):
+                created_us = _us(datetime.fromisoformat(row["__create_date_us"]))
+                creator = row["create_uid"]
+                _stamp(row, created_us, written, creator)
+                row["write_uid"] = ADMIN
 
     def _finish_partner(self, p: _Partner) -> dict[str, Any]:
         row = p.row
@@ -814,6 +856,13 @@ class Generator:
             for key in ("parent_id", "coach_id"):
                 if row[key]:
                     row[key] = [row[key], names[row[key]]]
+        # Skills, one hr.employee.skill record each, listed by skill type as Odoo sorts them
+        # (the simulator does not store that comodel, only these ids).
+        for row in rows:
+            count = self.skill_rng.choice((0, 0, 1, 2, 3, 4, 5, 6, 8))
+            row["employee_skill_ids"] = list(range(self.next_skill, self.next_skill + count))
+            self.skill_rng.shuffle(row["employee_skill_ids"])
+            self.next_skill += count
         # child_ids: active direct reports in hr.employee order (name).
         reports: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
@@ -842,7 +891,9 @@ class Generator:
             moves = self.account_moves(block, self._take(sizes.moves, moves_done, share))
             orders_done += len(orders)
             moves_done += len(moves)
-            yield "res.partner", [self._finish_partner(p) for p in block]
+            finished = [self._finish_partner(p) for p in block]
+            self._rewrite_newest(finished)
+            yield "res.partner", finished
             if orders:
                 yield "sale.order", orders
             if moves:

@@ -8,8 +8,10 @@ Storage contract (shared by the store, which writes rows, and the query compiler
   ``YYYY-MM-DD HH:MM:SS.ffffff`` (always six digits of microseconds, UTC); integer -> INTEGER;
   float/monetary -> REAL; boolean -> INTEGER 0/1 (NULL possible); many2one -> INTEGER id (NULL);
   json -> TEXT holding JSON (NULL when empty); one2many/many2many -> TEXT holding a JSON array of
-  ids in the comodel's order (the value ``read`` returns). Binary and properties fields have no
-  column and read as False.
+  ids in one order the comodel's ``_order`` allows (as recorded or written). ``read`` sorts the
+  ids of a stored comodel by its ``_order`` again and shuffles those that tie, as it does those
+  of the comodels in :data:`TIED_COMODEL_ORDERS`. Binary and properties fields have no column
+  and read as False.
 - Only ``id`` is indexed, as on Odoo's tables: ordering or filtering on write_date costs a scan.
 - ``_sim_names(model TEXT, id INTEGER, name TEXT, PRIMARY KEY (model, id))`` holds the display
   name of every record a many2one can point at, for models the simulator stores and for those it
@@ -76,6 +78,22 @@ MODEL_DEFAULTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sale.order": ("date_order desc, id desc", ("name",)),
     "account.move": ("date desc, name desc, invoice_date desc, id desc", ("name",)),
     "hr.employee": ("name", ("name",)),
+}
+
+
+# Comodels the four models' x2many fields point at that the simulator does not store, whose
+# `_order` in Odoo 19 can tie (no `id` term, nor another unique one). Odoo reads an x2many in
+# its comodel's `_order`, so two reads can list tied ids in different orders. The simulator
+# knows only the ids of these records, not the values they sort by: see SimStore.
+TIED_COMODEL_ORDERS: dict[str, str] = {
+    "account.analytic.account": "plan_id, name asc",
+    "account.payment": "date desc, name desc",
+    "hr.employee.skill": "skill_type_id, skill_level_id",
+    "hr.resume.line": "line_type_id, date_end desc, date_start desc",
+    "hr.skill": "sequence, name",
+    "hr.version": "date_version",
+    "quotation.document": "document_type desc, sequence, name",
+    "res.company": "sequence, name",
 }
 
 

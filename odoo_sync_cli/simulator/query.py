@@ -151,41 +151,116 @@ def _sql_text(text: str) -> str:
 # Normalization
 
 
-def _is_constant_leaf(item: Any) -> bool:
-    return (
-        isinstance(item, list | tuple)
-        and len(item) == 3
-        and item[1] == "="
-        and item[2] == 1
-        and not isinstance(item[0], bool)
-        and item[0] in (0, 1)
-        and not isinstance(item[2], bool)
-    )
+_TRUE_LEAF = (1, "=", 1)
+_FALSE_LEAF = (0, "=", 1)
+# Operators Odoo 19 accepts in conditions built in code but refuses in a domain list.
+_INTERNAL_OPERATORS = frozenset({"any!", "not any!"})
 
 
 def _condition_text(path: Any, operator: Any, value: Any) -> str:
     return repr((path, operator, value))
 
 
-def _malformed(domain: Any, version: int) -> OdooServerError:
-    if version >= 19:
-        return value_error(f"Domain() malformed domain {domain!r}")
-    return value_error(f"This domain is syntactically not correct: {domain!r}")
+def _type_error(message: str) -> OdooServerError:
+    return OdooServerError("builtins.TypeError", message)
 
 
-def _normalize_leaf(item: Any, version: int) -> list[Any]:
-    if _is_constant_leaf(item):
+def _normalize_leaf_19(item: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """One condition checked as Odoo 19's ``Domain(*item)`` checks it, with its error texts."""
+    path, operator, value = item
+    if not isinstance(path, str):
+        if tuple(item) == _TRUE_LEAF:
+            return [1, "=", 1]
+        if tuple(item) == _FALSE_LEAF:
+            return [0, "=", 1]
+        raise _type_error(f"Domain() invalid arguments: {tuple(item)!r}")
+    if not path:
+        raise _type_error(f"Empty field name in condition {_condition_text(path, operator, value)}")
+    if not isinstance(operator, str):
+        raise OdooServerError(
+            "builtins.AttributeError",
+            f"'{type(operator).__name__}' object has no attribute 'lower'",
+        )
+    op = operator.lower()
+    if op not in _OPERATORS_19 | _ALIASES_19.keys():
+        raise value_error(f"Invalid operator in condition {_condition_text(path, op, value)}")
+    return [path, _ALIASES_19.get(op, op), value]
+
+
+def _normalize_19(domain: object) -> list[Any]:
+    """Odoo 19's ``Domain(list)``: items read from the end with a stack, so the last bad item
+    is the one reported; a complete expression left beside another is ANDed with it."""
+    if domain is True:
+        return []
+    if domain is False:
+        return [[0, "=", 1]]
+    if not isinstance(domain, list | tuple):
+        raise _type_error(f"Domain() invalid argument type for domain: {domain!r}")
+    stack: list[list[Any]] = []
+    try:
+        for item in reversed(domain):
+            if isinstance(item, list | tuple) and len(item) == 3:
+                if item[1] in _INTERNAL_OPERATORS:
+                    raise value_error(f"Domain() invalid item in domain: {item!r}")
+                stack.append([_normalize_leaf_19(item)])
+            elif isinstance(item, str) and item in ("&", "|"):
+                first, second = stack.pop(), stack.pop()
+                stack.append([item, *first, *second])
+            elif item == "!":
+                stack.append(["!", *stack.pop()])
+            else:
+                raise value_error(f"Domain() invalid item in domain: {item!r}")
+    except IndexError:
+        raise value_error(f"Domain() malformed domain {domain!r}") from None
+    parts = list(reversed(stack))
+    return ["&"] * max(0, len(parts) - 1) + [token for part in parts for token in part]
+
+
+def _normalize_17(domain: object) -> list[Any]:
+    """Odoo 17's ``normalize_domain``, then its checks of each condition."""
+    if not isinstance(domain, list | tuple):
+        raise OdooServerError(
+            "builtins.AssertionError",
+            "Domains to normalize must have a 'domain' form: a list or tuple of domain components",
+        )
+    result: list[Any] = []
+    expected = 1
+    for item in domain:
+        if expected == 0:
+            # A complete expression is followed by more: Odoo ANDs them, so the AND goes first.
+            result.insert(0, "&")
+            expected = 1
+        if isinstance(item, list | tuple):
+            expected -= 1
+            result.append(item)
+        else:
+            expected += {"!": 1, "&": 2, "|": 2}.get(item, 0) - 1
+            result.append(item)
+    if result and expected != 0:
+        raise value_error(f"Domain {list(domain)!r} is syntactically not correct.")
+    return [
+        _normalize_leaf_17(t) if isinstance(t, list | tuple) else _operator_17(t) for t in result
+    ]
+
+
+def _operator_17(token: Any) -> str:
+    if isinstance(token, str) and token in DOMAIN_OPERATORS:
+        return token
+    raise value_error(f"Invalid leaf {token!r}")
+
+
+def _normalize_leaf_17(item: list[Any] | tuple[Any, ...]) -> list[Any]:
+    if len(item) != 3:
+        # Odoo 17 unpacks the condition into (left, operator, right).
+        detail = f"expected 3, got {len(item)}" if len(item) < 3 else "expected 3"
+        few = "not enough" if len(item) < 3 else "too many"
+        raise value_error(f"{few} values to unpack ({detail})")
+    if tuple(item) in (_TRUE_LEAF, _FALSE_LEAF) and not isinstance(item[0], str):
         return [int(item[0]), "=", 1]
     path, operator, value = item
-    if not isinstance(path, str) or not path:
-        raise value_error(f"Domain() invalid item in domain: {item!r}")
     op = operator.lower() if isinstance(operator, str) else operator
-    aliases = _ALIASES_19 if version >= 19 else _ALIASES_17
-    allowed = _OPERATORS_19 if version >= 19 else _OPERATORS_17
-    op = aliases.get(op, op)
-    if not isinstance(op, str) or op not in allowed:
-        if version >= 19:
-            raise value_error(f"Invalid operator in condition {_condition_text(*item)}")
+    op = _ALIASES_17.get(op, op)
+    if not isinstance(path, str) or not path or not isinstance(op, str) or op not in _OPERATORS_17:
         raise value_error(f"Invalid leaf {_condition_text(*item)}")
     return [path, op, value]
 
@@ -195,30 +270,12 @@ def normalize_domain(domain: object, *, version: int = 19) -> list[Any]:
 
     Leaves come back as ``[path, operator, value]`` lists with the operator lower-cased and
     its aliases resolved (``<>`` is ``!=``); the constant leaves stay ``[1, '=', 1]`` and
-    ``[0, '=', 1]``. The result normalizes to itself.
+    ``[0, '=', 1]``. The result normalizes to itself. A domain that is not a list (``None``
+    included) is refused, as Odoo refuses it; ``search_read`` reads a falsy one as ``[]``.
     """
-    if domain is None:
-        return []
-    if not isinstance(domain, list | tuple):
-        raise _malformed(domain, version)
-    result: list[Any] = []
-    expected = 1
-    for item in domain:
-        if expected == 0:
-            # A complete expression is followed by more: Odoo ANDs them, so the AND goes first.
-            result.insert(0, "&")
-            expected = 1
-        if isinstance(item, str) and item in DOMAIN_OPERATORS:
-            expected += 0 if item == "!" else 1
-            result.append(item)
-        elif isinstance(item, list | tuple) and len(item) == 3:
-            expected -= 1
-            result.append(_normalize_leaf(item, version))
-        else:
-            raise value_error(f"Domain() invalid item in domain: {item!r}")
-    if result and expected != 0:
-        raise _malformed(domain, version)
-    return result
+    if version >= 19:
+        return _normalize_19(domain)
+    return _normalize_17(domain)
 
 
 @dataclass
@@ -616,7 +673,7 @@ class _Compiler:
             expr = f"{alias}.{quote(fld.name)}"
         kind = fld.type
         if op == "any":
-            return self.any_leaf(fld, expr, value)
+            return self.any_leaf(fld, expr, value, leaf)
         if kind == "many2one":
             return self.many2one(fld, expr, op, value)
         if kind in X2MANY_TYPES:
@@ -884,9 +941,17 @@ class _Compiler:
             f"SELECT {sub}.id FROM {quote(co.table)} AS {sub} WHERE {cond.sql}", cond.params
         )
 
-    def any_leaf(self, fld: FieldSpec, expr: str, value: Any) -> Frag:
+    def any_leaf(self, fld: FieldSpec, expr: str, value: Any, leaf: list[Any]) -> Frag:
+        if fld.type not in X2MANY_TYPES | {"many2one"}:
+            # Odoo shows the subdomain as it parsed it: conditions as tuples, [] as TRUE.
+            parsed = normalize_domain(value, version=self.semantics.version) or [[1, "=", 1]]
+            shown = [tuple(t) if isinstance(t, list) else t for t in parsed]
+            raise value_error(
+                "Cannot use 'any' with non-relational fields in condition "
+                + _condition_text(leaf[0], leaf[1], shown)
+            )
         co = self.comodel(fld)
-        if co is None or fld.type not in X2MANY_TYPES | {"many2one"}:
+        if co is None:
             raise value_error(
                 f"The simulator cannot search {fld.relation or fld.type} records of field "
                 f"{fld.name!r} with 'any'"
@@ -914,6 +979,9 @@ class _Compiler:
     ) -> Frag:
         """``a.b.c op value``: the remaining path is searched on the comodel (as ``any``)."""
         if fld.type not in X2MANY_TYPES | {"many2one"}:
+            if self.v19:
+                # Odoo 19 reads ``field.name`` on a plain field as a property (``date.year``).
+                raise value_error(f"Invalid field property {rest[0]!r} on {spec.name}.{fld.name}")
             raise self.invalid_field(spec, ".".join([fld.name, *rest]), leaf)
         expr = f"{alias}.{quote(fld.name)}" if fld.has_column else "NULL"
         co = self.comodel(fld)
@@ -1119,13 +1187,29 @@ def compile_order(
     order: str | None,
     *,
     semantics: Semantics,
+    tiebreak: str | None = None,
 ) -> str:
-    """The ``ORDER BY`` body for ``order`` on ``model`` (its ``_order`` when empty)."""
+    """The ``ORDER BY`` body for ``order`` on ``model`` (its ``_order`` when empty).
+
+    ``tiebreak`` is an SQL expression appended when the order can tie, i.e. when no term sorts
+    by the model's own ``id``: rows equal on every term come back in the order it gives them,
+    as PostgreSQL hands tied rows over in whatever order its plan yields.
+    """
     del semantics  # NULLS FIRST/LAST exist in every version the simulator imitates
     spec = model_spec(registry, model)
+    if order and not isinstance(order, str):
+        # Odoo matches the order against a regular expression, which wants a string.
+        raise OdooServerError(
+            "builtins.TypeError",
+            f"expected string or bytes-like object, got {type(order).__name__!r}",
+        )
     text = order if order and order.strip() else spec.order or "id"
+    own_id = f"t.{quote('id')}"
     items = _order_items(registry, spec, text, lambda name: f"t.{quote(name)}", False, None, 0)
-    return ", ".join(
+    body = ", ".join(
         f"{expr} {'DESC' if desc else 'ASC'}" + (f" NULLS {nulls.upper()}" if nulls else "")
         for expr, desc, nulls in items
     )
+    if tiebreak and not any(expr == own_id for expr, _, _ in items):
+        body += f", {tiebreak}"
+    return body

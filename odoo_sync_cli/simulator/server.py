@@ -6,11 +6,19 @@ plus its users) the way an Odoo 19 server does, or an Odoo 17 one with ``odoo_ve
 Routes
 ------
 ``POST /jsonrpc``
-    JSON-RPC 2.0; services ``common`` (version, login, authenticate), ``object`` (execute_kw,
-    execute) and ``db`` (list, server_version, db_exist). Errors answer HTTP 200 with an ``error``
-    object whose ``code`` is 0 (19) or 200 (17).
-``GET /web/version``
-    ``{"version_info": [...], "version": "19.0"}``; no authentication.
+    JSON-RPC 2.0; services ``common`` (version, login, authenticate, about, set_loglevel),
+    ``object`` (execute_kw, execute) and ``db`` (db_exist, server_version; ``list`` refused as
+    on a server with ``list_db = False``; the master-password methods refused). Errors answer
+    HTTP 200 with an ``error`` object whose ``code`` is 0 (19) or 200 (17). Every error path
+    (unknown service or method, arguments of the wrong shape or type, malformed domains, a
+    wrong database or password, bad JSON) answers what Odoo answers, in the order Odoo checks:
+    the replay suite holds it to answers recorded from real servers (``fixtures/``).
+``GET /web/version`` (also ``/json/version``)
+    ``{"version_info": [...], "version": "19.0"}``; no authentication. Odoo 17 has no such
+    route (it came with 18) and answers 404.
+``POST /web/webclient/version_info``
+    A JSON-RPC route (body ``{"jsonrpc": "2.0", "params": {}}``), no authentication: the
+    ``result`` is what ``common.version`` answers. Served by 17 and 19.
 ``POST /json/2/<model>/<method>``
     JSON-2 (19 only; a 17 server answers 404 as if the route did not exist). Header
     ``Authorization: bearer <api key>``; ``X-Odoo-Database`` when several databases are served.
@@ -248,6 +256,8 @@ class OdooVersion:
     version: dict[str, Any]
     error_code: int
     json2: bool
+    # GET /web/version: the route came with Odoo 18.
+    web_version: bool = True
 
     @classmethod
     def of(cls, major: int) -> OdooVersion:
@@ -255,12 +265,13 @@ class OdooVersion:
             return cls(19, builtin_version(), error_code=0, json2=True)
         if major == 17:
             version = {
-                "server_version": "17.0",
+                # The build the recorded Odoo 17 server runs (fixtures/odoo17).
+                "server_version": "17.0-20240709",
                 "server_version_info": [17, 0, 0, "final", 0, ""],
                 "server_serie": "17.0",
                 "protocol_version": 1,
             }
-            return cls(17, version, error_code=200, json2=False)
+            return cls(17, version, error_code=200, json2=False, web_version=False)
         raise ValueError(f"the simulator plays Odoo 19 or 17, not {major}")
 
 
@@ -569,6 +580,13 @@ MODEL_METHODS: dict[str, bool] = {
 _SIGNATURES = BaseModel()
 
 
+class JSONRPC:
+    """The ``/jsonrpc`` controller's signature: Odoo passes the ``params`` by name."""
+
+    def jsonrpc(self, service: Any, method: Any, args: Any) -> dict[str, Any]:
+        return {"service": service, "method": method, "args": args}
+
+
 def exp_version() -> dict[str, Any]:
     return {}
 
@@ -581,14 +599,63 @@ def exp_authenticate(db: Any, login: Any, password: Any, user_agent_env: Any) ->
     return {"db": db, "login": login, "password": password}
 
 
-def execute_kw(
-    db: Any, uid: Any, obj: Any, method: Any, args: Any, kw: Any = None
-) -> dict[str, Any]:
-    return {"obj": obj, "method": method, "args": args, "kw": kw}
+def exp_about(extended: Any = False) -> dict[str, Any]:
+    return {"extended": extended}
 
 
-def execute(db: Any, uid: Any, obj: Any, method: Any, *args: Any) -> dict[str, Any]:
-    return {"obj": obj, "method": method, "args": list(args), "kw": None}
+def exp_set_loglevel(loglevel: Any, logger: Any = None) -> dict[str, Any]:
+    return {}
+
+
+def exp_db_exist(db_name: Any) -> dict[str, Any]:
+    return {"db": db_name}
+
+
+def exp_list(document: Any = False) -> dict[str, Any]:
+    return {}
+
+
+def exp_server_version() -> dict[str, Any]:
+    return {}
+
+
+_COMMON: dict[str, Callable[..., dict[str, Any]]] = {
+    "version": exp_version,
+    "login": exp_login,
+    "authenticate": exp_authenticate,
+    "about": exp_about,
+    "set_loglevel": exp_set_loglevel,
+}
+_DB_OPEN: dict[str, Callable[..., dict[str, Any]]] = {
+    "db_exist": exp_db_exist,
+    "list": exp_list,
+    "server_version": exp_server_version,
+}
+# db methods that need the master password, which the simulator never accepts.
+_DB_MASTER = frozenset(
+    {
+        "create_database",
+        "duplicate_database",
+        "drop",
+        "dump",
+        "restore",
+        "rename",
+        "change_admin_password",
+        "migrate_databases",
+        "list_countries",
+    }
+)
+
+# Python words a TypeError after the function's module and qualified name ("odoo.service.
+# common.exp_version() argument after * must be an iterable"): give the holders Odoo's.
+for _function in _COMMON.values():
+    _function.__module__ = "odoo.service.common"
+for _function in _DB_OPEN.values():
+    _function.__module__ = "odoo.service.db"
+for _member in vars(BaseModel).values():
+    if callable(_member):
+        _member.__module__ = "odoo.orm.models"
+JSONRPC.jsonrpc.__module__ = "odoo.addons.rpc.controllers.jsonrpc"
 
 
 def _bind(func: Callable[..., dict[str, Any]], args: Any, kwargs: Any) -> dict[str, Any]:
@@ -596,7 +663,7 @@ def _bind(func: Callable[..., dict[str, Any]], args: Any, kwargs: Any) -> dict[s
     try:
         return func(*args, **kwargs)
     except TypeError as exc:
-        raise OdooServerError("builtins.TypeError", str(exc)) from None
+        raise OdooServerError("builtins.TypeError", _exception_message(exc)) from None
 
 
 def _json2_bind(func: Callable[..., dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -643,12 +710,19 @@ def _exception_name(exc: BaseException) -> str:
     return f"{module}.{type(exc).__qualname__}"
 
 
+def _exception_message(exc: BaseException) -> str:
+    """The ``message`` Odoo sends: the exception's arguments one per line, else its text."""
+    if exc.args:
+        return "\n".join(map(str, exc.args))
+    return str(exc)
+
+
 def _as_server_error(exc: Exception) -> OdooServerError:
     if isinstance(exc, OdooServerError):
         return exc
     log.debug("simulator call failed", exc_info=exc)
     args = [a if isinstance(a, str | int | float | bool) or a is None else str(a) for a in exc.args]
-    return OdooServerError(_exception_name(exc), str(exc), args)
+    return OdooServerError(_exception_name(exc), _exception_message(exc), args)
 
 
 def _debug_line(err: OdooServerError) -> str:
@@ -689,7 +763,9 @@ def _private_method(model: str, method: str) -> OdooServerError:
     )
 
 
-def _missing_method_message(model: str, method: str) -> str:
+def _missing_method_message(model: str, method: str, major: int = 19) -> str:
+    if major < 19:
+        return f"The method '{method}' does not exist on the model '{model}'"
     return f"The method '{model}.{method}' does not exist"
 
 
@@ -707,6 +783,13 @@ HTML_NO_DATABASE = (
     "<p>No database is selected and the requested URL was not found in the server-wide "
     "controllers.</p>\n<p>Please verify the hostname, <a href=/web/login>login</a> and try "
     "again.</p>\n\n<!-- Alternatively, use the X-Odoo-Database header. -->\n"
+)
+HTML_415_JSON2 = (
+    "<!doctype html>\n<html lang=en>\n<title>415 Unsupported Media Type</title>\n"
+    "<h1>Unsupported Media Type</h1>\n<p>Request inferred type is compatible with "
+    "[&#39;http&#39;] but &#39;/json/2/&lt;__model__&gt;/&lt;__method__&gt;&#39; is "
+    "type=&#39;json2&#39;.<br><br>Please verify the Content-Type request header and try "
+    "again.</p>\n"
 )
 HTML_415 = (
     "<!doctype html>\n<html lang=en>\n<title>415 Unsupported Media Type</title>\n"
@@ -905,10 +988,16 @@ class SimulatorServer(ThreadingHTTPServer):
                 return _Response.text(415, HTML_415)
             return self._jsonrpc(body)
         if route in ("/web/version", "/json/version"):
+            if not self.version.web_version:
+                return _Response.text(404, HTML_404)
             info = self.version.version
             return _Response.json(
                 200, {"version_info": info["server_version_info"], "version": info["server_serie"]}
             )
+        if route == "/web/webclient/version_info":
+            if method != "POST":
+                return _Response.text(415, HTML_415.replace("/jsonrpc", route))
+            return self._jsonrpc(body, lambda params: dict(self.version.version))
         if route.startswith("/json/2/") or route == "/json/2":
             if not self.version.json2:
                 return _Response.text(404, HTML_404)
@@ -926,36 +1015,39 @@ class SimulatorServer(ThreadingHTTPServer):
                 service = str(params["service"])
                 rpc_method = str(params["method"])
                 args = params.get("args") or []
-            except (ValueError, KeyError, TypeError):
+                if service == "object" and len(args) >= 5:
+                    return CallInfo(route, "object", str(args[3]), str(args[4]), str(args[0]))
+                db = str(args[0]) if service == "common" and args else None
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError):
                 return CallInfo(route, "jsonrpc")
-            if service == "object" and len(args) >= 5:
-                return CallInfo(route, "object", str(args[3]), str(args[4]), str(args[0]))
-            db = str(args[0]) if service == "common" and args else None
             return CallInfo(route, service, None, rpc_method, db)
         if route.startswith("/json/2/"):
             parts = route[len("/json/2/") :].split("/")
             model = parts[0] or None
             meth = parts[1] if len(parts) > 1 else None
             return CallInfo(route, "json2", model, meth, headers.get("X-Odoo-Database"))
-        if route in ("/web/version", "/json/version"):
+        if route in ("/web/version", "/json/version", "/web/webclient/version_info"):
             return CallInfo(route, "web", None, "version")
         return CallInfo(route, "http", None, method)
 
     # JSON-RPC -------------------------------------------------------------------------------
 
-    def _jsonrpc(self, body: bytes) -> _Response:
+    def _jsonrpc(
+        self, body: bytes, endpoint: Callable[[dict[str, Any]], Any] | None = None
+    ) -> _Response:
+        """A ``type='jsonrpc'`` route: Odoo's JsonRPCDispatcher around ``endpoint(params)``."""
         try:
             payload = json.loads(body)
         except ValueError:
-            return _Response.text(400, "Invalid JSON data", "text/plain; charset=utf-8")
+            return _Response.text(400, "Invalid JSON data")
         if not isinstance(payload, dict):
-            return _Response.text(400, "Invalid JSON-RPC data", "text/plain; charset=utf-8")
+            return _Response.text(400, "Invalid JSON-RPC data")
         envelope: dict[str, Any] = {"jsonrpc": "2.0", "id": payload.get("id")}
         try:
-            params = payload.get("params", {})
-            if not isinstance(params, dict):
-                raise OdooServerError("builtins.TypeError", "params must be an object")
-            result = self._dispatch_rpc(params)
+            # Odoo builds the controller's keyword arguments with dict(params): a list or a
+            # string fails there with Python's own words.
+            params = dict(payload.get("params", {}))
+            result = (endpoint or self._dispatch_rpc)(params)
         except Exception as exc:
             err = _as_server_error(exc)
             code, message = self.version.error_code, "Odoo Server Error"
@@ -968,12 +1060,9 @@ class SimulatorServer(ThreadingHTTPServer):
         return _Response.json(200, envelope)
 
     def _dispatch_rpc(self, params: dict[str, Any]) -> Any:
-        def jsonrpc(service: Any, method: Any, args: Any) -> dict[str, Any]:
-            return {"service": service, "method": method, "args": args}
-
         # Odoo drops unknown keys before calling the controller.
         known = {k: v for k, v in params.items() if k in ("service", "method", "args")}
-        call = _bind(jsonrpc, (), known)
+        call = _bind(JSONRPC().jsonrpc, (), known)
         service, method, args = call["service"], call["method"], call["args"]
         if service == "common":
             return self._common(method, args)
@@ -983,61 +1072,72 @@ class SimulatorServer(ThreadingHTTPServer):
             return self._db_service(method, args)
         raise KeyError(service)
 
-    def _common(self, method: str, args: Any) -> Any:
+    def _common(self, method: Any, args: Any) -> Any:
+        holder = _COMMON.get(method) if isinstance(method, str) else None
+        if holder is None:
+            raise Exception(f"Method not found: {method}")
+        bound = holder(*args)
         if method == "version":
-            _bind(exp_version, args, {})
             return dict(self.version.version)
-        if method in ("login", "authenticate"):
-            bound = _bind(exp_login if method == "login" else exp_authenticate, args, {})
-            db = self.databases.get(bound["db"]) if isinstance(bound["db"], str) else None
-            if db is None:
-                raise _operational_error(bound["db"])
-            user = db.by_login(bound["login"])
-            if user is not None and db.check_secret(user, bound["password"]):
-                return user.uid
-            return False
-        raise KeyError(f"exp_{method}")
+        if method == "about":
+            info = "See http://openerp.com"
+            return [info, self.version.version["server_version"]] if bound["extended"] else info
+        if method == "set_loglevel":
+            return True
+        db = self.databases.get(bound["db"]) if isinstance(bound["db"], str) else None
+        if db is None:
+            raise _operational_error(bound["db"])
+        user = db.by_login(bound["login"])
+        if user is not None and db.check_secret(user, bound["password"]):
+            return user.uid
+        return False
 
-    def _db_service(self, method: str, args: Any) -> Any:
-        if method == "list":
-            return sorted(self.databases)
-        if method == "server_version":
-            return self.version.version["server_version"]
-        if method == "db_exist":
-            return bool(args) and args[0] in self.databases
-        raise KeyError(f"exp_{method}")
+    def _db_service(self, method: Any, args: Any) -> Any:
+        holder = _DB_OPEN.get(method) if isinstance(method, str) else None
+        if holder is not None:
+            bound = holder(*args)
+            if method == "list":
+                # As on a server started with list_db = False (both recorded servers were).
+                raise _access_denied()
+            if method == "server_version":
+                return self.version.version["server_version"]
+            return bound["db"] in self.databases
+        if method in _DB_MASTER:
+            args[0]
+            raise _access_denied()
+        raise KeyError(f"Method not found: {method}")
 
-    def _object(self, method: str, params: Any) -> Any:
-        if not isinstance(params, list):
-            raise OdooServerError("builtins.TypeError", "args must be a list")
-        db_name, uid, secret = params[0], int(params[1]), params[2]
+    def _object(self, method: Any, params: Any) -> Any:
+        # Odoo's odoo.service.model.dispatch, step by step, so each mistake fails where it does.
+        db_name, uid, secret, model, name, *args = params
+        uid = int(uid)
+        if not secret:
+            raise _access_denied()
         db = self.databases.get(db_name) if isinstance(db_name, str) else None
         if db is None:
             raise _operational_error(db_name)
+        if method == "execute":
+            kw: Any = {}
+        elif method == "execute_kw":
+            if len(args) == 1:
+                args += ({},)
+            args, kw = args
+            if kw is None:
+                kw = {}
+        else:
+            raise NameError(f"Method not available {method}")
         user = db.users.get(uid)
         if not db.check_secret(user, secret):
             raise _access_denied()
         assert user is not None
-        # Odoo passes the database and uid on, then everything after the password.
-        rest = (db_name, uid, *params[3:])
-        if method == "execute_kw":
-            bound = _bind(execute_kw, rest, {})
-        elif method == "execute":
-            bound = _bind(execute, rest, {})
-        else:
-            raise NameError(f"Method not available {method}")
-        model, name = bound["obj"], bound["method"]
-        args = bound["args"]
-        kwargs = dict(bound["kw"] or {})
         if not isinstance(model, str) or model not in db.registry:
             raise OdooServerError("odoo.exceptions.UserError", f"Object {model} doesn't exist")
         self._check_method(model, name, missing="builtins.AttributeError")
-        args = list(args)
-        context = kwargs.pop("context", None) or {}
         ids: list[int] | None = None
         if not MODEL_METHODS[name]:
-            ids = _browse(args[0])
-            args = args[1:]
+            ids, args = _browse(args[0]), args[1:]
+        kwargs = dict(kw)
+        context = kwargs.pop("context", None) or {}
         result = self.call_model(
             db,
             user,
@@ -1055,11 +1155,13 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def _check_method(self, model: str, name: object, *, missing: str) -> None:
         if not isinstance(name, str):
-            raise OdooServerError(missing, _missing_method_message(model, str(name)))
+            raise OdooServerError(
+                missing, _missing_method_message(model, str(name), self.version.major)
+            )
         if name.startswith("_"):
             raise _private_method(model, name)
         if name not in MODEL_METHODS:
-            message = _missing_method_message(model, name)
+            message = _missing_method_message(model, name, self.version.major)
             if missing == "werkzeug.exceptions.NotFound":
                 raise _http_error(404, "NotFound", message)
             raise OdooServerError(missing, message)
@@ -1067,6 +1169,8 @@ class SimulatorServer(ThreadingHTTPServer):
     # JSON-2 ----------------------------------------------------------------------------------
 
     def _json2(self, method: str, route: str, headers: Mapping[str, str], body: bytes) -> _Response:
+        """A ``type='json2'`` route, checked in Odoo's order: database, content type, body,
+        route, key, then the model, the method and its arguments."""
         db_header = headers.get("X-Odoo-Database")
         if db_header is not None:
             db = self.databases.get(db_header)
@@ -1076,6 +1180,9 @@ class SimulatorServer(ThreadingHTTPServer):
             db = None
         if db is None:
             return _Response.text(404, HTML_NO_DATABASE)
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if body and content_type != "application/json":
+            return _Response.text(415, HTML_415_JSON2)
         try:
             result = self._json2_call(db, method, route, headers, body)
         except Exception as exc:
@@ -1087,6 +1194,16 @@ class SimulatorServer(ThreadingHTTPServer):
     def _json2_call(
         self, db: SimDatabase, method: str, route: str, headers: Mapping[str, str], body: bytes
     ) -> Any:
+        payload: Any = None
+        if body:
+            try:
+                payload = json.loads(body)
+            except ValueError as exc:
+                message = f"could not parse the body as json: {exc.args[0]}"
+                raise _http_error(400, "BadRequest", message) from None
+        # Odoo merges the body into the route's arguments; a body that is not an object adds
+        # nothing (and then a required argument is missing).
+        params: dict[str, Any] = dict(payload) if isinstance(payload, dict) else {}
         parts = route[len("/json/2/") :].split("/") if route.startswith("/json/2/") else []
         if method != "POST" or len(parts) != 2 or not all(parts):
             raise _http_error(404, "NotFound", "Did you mean POST /json/2/<model>/<method>?")
@@ -1103,20 +1220,15 @@ class SimulatorServer(ThreadingHTTPServer):
             raise _http_error(401, "Unauthorized", "Invalid apikey")
         if model not in db.registry:
             raise _http_error(404, "NotFound", f"the model '{model}' does not exist")
+        ids_raw = params.pop("ids", ())
+        # Odoo's with_context(context) makes a dict of it before it looks at the method.
+        context = dict(params.pop("context", {}))
         self._check_method(model, name, missing="werkzeug.exceptions.NotFound")
-        try:
-            payload = json.loads(body) if body.strip() else {}
-        except ValueError:
-            raise _http_error(400, "BadRequest", "Invalid JSON data") from None
-        if not isinstance(payload, dict):
-            raise _http_error(400, "BadRequest", "Invalid JSON-2 data: expected an object")
-        ids_raw = payload.pop("ids", None)
-        context = payload.pop("context", None) or {}
         api_model = MODEL_METHODS[name]
         if api_model and ids_raw:
             raise _http_error(422, "UnprocessableEntity", f"cannot call {model}.{name} with ids")
-        ids = None if api_model else _browse(ids_raw or [])
-        _json2_bind(getattr(_SIGNATURES, name), payload)
+        ids = None if api_model else _browse(ids_raw)
+        _json2_bind(getattr(_SIGNATURES, name), params)
         return self.call_model(
             db,
             user,
@@ -1124,7 +1236,7 @@ class SimulatorServer(ThreadingHTTPServer):
             name,
             ids=ids,
             args=[],
-            kwargs=payload,
+            kwargs=params,
             context=context,
             protocol="json2",
         )
@@ -1145,9 +1257,12 @@ class SimulatorServer(ThreadingHTTPServer):
         protocol: str,
     ) -> Any:
         """Run one public model method for ``user`` after binding its arguments."""
+        # Odoo's with_context(context) makes a dict of it, failing as dict() fails.
+        context = dict(context)
         bound = _bind(getattr(_SIGNATURES, name), args, kwargs)
-        if not isinstance(context, dict):
-            raise OdooServerError("builtins.TypeError", "context must be a dictionary")
+        for key in ("limit", "offset"):
+            if key in bound:
+                bound[key] = _sql_bigint(bound[key])
         if model in user.denied_models and name != "fields_get":
             # Odoo checks model access before anything else; fields_get stays open, as in Odoo.
             raise OdooServerError(
@@ -1162,7 +1277,7 @@ class SimulatorServer(ThreadingHTTPServer):
             self._check_read_access(db, user, model, bound["fields"])
             rows = store.search_read(
                 model,
-                bound["domain"],
+                bound["domain"] or [],
                 bound["fields"],
                 offset=bound["offset"],
                 limit=bound["limit"],
@@ -1340,15 +1455,36 @@ def _is_loopback(host: str) -> bool:
     return host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1", "localhost")
 
 
+def _sql_bigint(value: Any) -> Any:
+    """A limit or offset as PostgreSQL takes it: a number, or a string that spells one."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    raise OdooServerError(
+        "psycopg2.errors.InvalidTextRepresentation",
+        f'invalid input syntax for type bigint: "{value}"',
+    )
+
+
 def _browse(ids: Any) -> list[int]:
-    """The id list a record method receives (Odoo's ``browse`` takes an id or a list of ids)."""
-    if isinstance(ids, bool):
-        raise OdooServerError("builtins.TypeError", f"invalid ids {ids!r}")
-    if isinstance(ids, int):
+    """The id list a record method receives, as Odoo's ``browse`` makes it.
+
+    Falsy is no record, an int one; anything else is iterated. Ids that are not numbers reach
+    PostgreSQL in Odoo, which refuses them: the simulator refuses them with its words.
+    """
+    if not ids:
+        return []
+    if type(ids) is int:
         return [ids]
-    if isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        return list(ids)
-    raise OdooServerError("builtins.TypeError", f"invalid ids {ids!r}")
+    found = list(ids)
+    for rid in found:
+        if type(rid) is not int:
+            raise OdooServerError(
+                "psycopg2.errors.InvalidTextRepresentation",
+                f'invalid input syntax for type integer: "{rid}"',
+            )
+    return found
 
 
 # Control actions: each takes the server and the JSON body, and returns a JSON value.
@@ -1504,7 +1640,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path
         headers = {k: v for k, v in self.headers.items()}
         # Header names are case-insensitive; keep a normalized view of those we read.
-        for name in ("Authorization", "X-Odoo-Database", CONTROL_HEADER):
+        for name in ("Authorization", "X-Odoo-Database", "Content-Type", CONTROL_HEADER):
             value = self.headers.get(name)
             if value is not None:
                 headers[name] = value

@@ -15,6 +15,12 @@ What the store keeps true, as Odoo does:
   stamping the contacts it rewrites. ``child_ids`` follows ``parent_id`` on models that have
   both as a self-relation: active children only, in the model's ``_order``.
 - ``search``/``search_count``/``search_read`` hide archived rows unless asked; ``read`` never.
+- Order ties are not deterministic, as on PostgreSQL: rows that tie under a search's order (one
+  with no ``id`` term) and x2many ids that tie under their comodel's ``_order`` come back in an
+  order drawn anew for every read, from a seeded generator (``tie_seed``) so a run can be
+  replayed. An x2many of a stored comodel is sorted by that comodel's ``_order`` at each read;
+  for a comodel in :data:`TIED_COMODEL_ORDERS` the store knows only the ids, in one order the
+  real server gave or could give, and lets about one neighbour in two tie (drawn once per id).
 
 One connection serves every thread, behind a re-entrant lock: simple, and SQLite serializes
 writers anyway.
@@ -27,9 +33,11 @@ import copy
 import gzip
 import json
 import os
+import random
 import sqlite3
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OdooServerError, value_error
-from .models import X2MANY_TYPES, FieldSpec, ModelSpec
+from .models import TIED_COMODEL_ORDERS, X2MANY_TYPES, FieldSpec, ModelSpec
 from .query import (
     NAMES_TABLE,
     Semantics,
@@ -56,6 +64,8 @@ ADMIN_NAME = "Mitchell Admin"
 # Columns Odoo maintains itself; values given for them in create/write are ignored.
 MAGIC_FIELDS = frozenset({"id", "create_date", "create_uid", "write_date", "write_uid"})
 _LOAD_CHUNK = 5000
+# Tied rows of a search are ordered by (id * salt) modulo this prime, a new salt per query.
+_TIE_PRIME = 2_147_483_647
 _READER_CACHE = 256
 _SQL_TYPES = {
     "integer": "INTEGER",
@@ -214,6 +224,11 @@ class _Layout:
         return list(zip(*columns, strict=True))
 
 
+def _ties_with_next(relation: str, rid: int) -> bool:
+    """Whether record ``rid`` of an unstored comodel ties with the id after it (one in two)."""
+    return zlib.crc32(f"{relation}/{rid}".encode()) & 1 == 0
+
+
 def _id_list(text: str | None) -> list[int]:
     """Decode a stored x2many value; the store writes them as compact JSON lists of ints."""
     if not text or text == "[]":
@@ -276,10 +291,15 @@ class SimStore:
         semantics: Semantics = Semantics(),  # noqa: B008 - frozen dataclass, safe to share
         path: str | os.PathLike[str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        shuffle_ties: bool = True,
+        tie_seed: int = 0,
     ) -> None:
         self.registry = registry
         self.semantics = semantics
         self._clock = clock or _utc_now
+        # Off only for a caller that needs one fixed order of tied rows; Odoo never gives one.
+        self.shuffle_ties = shuffle_ties
+        self._ties = random.Random(tie_seed)
         self._lock = threading.RLock()
         self._readers: dict[tuple[str, tuple[str, ...] | None], _Reader] = {}
         self._temp_path: str | None = None
@@ -479,7 +499,8 @@ class SimStore:
             assert fld is not None
             if fld.has_column:
                 columns.append(name)
-                extra = fld.relation or "" if fld.type == "many2one" else None
+                relational = fld.type == "many2one" or fld.type in X2MANY_TYPES
+                extra = fld.relation or "" if relational else None
                 plan.append((name, fld.type, len(columns), extra))
             elif name == "display_name":
                 plan.append((name, "display_name", -1, None))
@@ -492,9 +513,20 @@ class SimStore:
         return reader
 
     def _format(
-        self, spec: ModelSpec, reader: _Reader, rows: list[tuple[Any, ...]]
+        self,
+        spec: ModelSpec,
+        reader: _Reader,
+        rows: list[tuple[Any, ...]],
+        *,
+        present: bool = True,
+        active_test: bool = True,
     ) -> list[dict[str, Any]]:
-        """Turn selected rows into the dicts search_read returns, one field at a time."""
+        """Turn selected rows into the dicts search_read returns, one field at a time.
+
+        ``present``: x2many ids in their comodel's order, ties shuffled, and archived comodel
+        records left out unless ``active_test`` is off, as a read gives them; otherwise
+        ascending (the set the store holds, in one canonical order).
+        """
         if not rows:
             return []
         columns = list(zip(*rows, strict=True))
@@ -513,7 +545,14 @@ class SimStore:
         values: list[Sequence[Any]] = [ids]
         for _, kind, index, extra in reader.plan:
             column = columns[index] if index >= 0 else ids
-            values.append(_format_column(kind, column, extra, names, spec.name))
+            formatted = _format_column(kind, column, extra, names, spec.name)
+            if kind in X2MANY_TYPES:
+                formatted = (
+                    self._present_x2many(extra, formatted, active_test=active_test)
+                    if present
+                    else [sorted(ids) for ids in formatted]
+                )
+            values.append(formatted)
         return [dict(zip(reader.keys, record, strict=True)) for record in zip(*values, strict=True)]
 
     def _query(
@@ -535,13 +574,96 @@ class SimStore:
             semantics=self.semantics,
             now=_naive_utc(self._clock()),
         )
-        order_by = compile_order(self.registry, spec.name, order, semantics=self.semantics)
+        tiebreak = f"(t.id * ?) % {_TIE_PRIME}" if self.shuffle_ties else None
+        order_by = compile_order(
+            self.registry, spec.name, order, semantics=self.semantics, tiebreak=tiebreak
+        )
+        if tiebreak and order_by.endswith(tiebreak):
+            params = [*params, self._ties.randrange(1, _TIE_PRIME)]
         sql = (
             f"SELECT {select} FROM {quote(spec.table)} AS t WHERE {where} "
             f"ORDER BY {order_by} LIMIT ? OFFSET ?"
         )
         # Odoo: a falsy limit means no limit at all.
         return self.conn.execute(sql, [*params, limit or -1, offset or 0]).fetchall()
+
+    # -- x2many order -----------------------------------------------------------------------
+
+    def _present_x2many(
+        self, relation: str, lists: list[list[int]], *, active_test: bool = True
+    ) -> list[list[int]]:
+        """x2many values as a read gives them: in the comodel's ``_order``, ties shuffled.
+
+        Archived records of a comodel that has ``active`` are left out unless the read's
+        context says ``active_test: False`` (``search_read`` drops that key before it reads,
+        so there they are always left out; ``read`` keeps it).
+        """
+        comodel = self.registry.get(relation)
+        hide = comodel is not None and comodel.has_active and active_test
+        if all(len(ids) < (1 if hide else 2) for ids in lists):
+            return lists
+        if comodel is not None:
+            wanted = {i for ids in lists if len(ids) > (0 if hide else 1) for i in ids}
+            ranks = self._ranks(comodel, wanted)
+            if hide:
+                archived = self._archived(comodel, wanted)
+                lists = [[i for i in ids if i not in archived] for ids in lists]
+            return [self._by_rank(ids, ranks) for ids in lists]
+        if relation in TIED_COMODEL_ORDERS:
+            return [self._shuffle_runs(relation, ids) for ids in lists]
+        return lists
+
+    def _ranks(self, comodel: ModelSpec, ids: set[int]) -> dict[int, int]:
+        """Each id's rank under the comodel's ``_order``: tied records share one."""
+        order = compile_order(self.registry, comodel.name, None, semantics=self.semantics)
+        cursor = self.conn.execute(
+            f"SELECT t.id, RANK() OVER (ORDER BY {order}) FROM {quote(comodel.table)} AS t "
+            "WHERE t.id IN (SELECT value FROM json_each(?))",
+            [_json_list(ids)],
+        )
+        return dict(cursor.fetchall())
+
+    def _archived(self, comodel: ModelSpec, ids: set[int]) -> set[int]:
+        cursor = self.conn.execute(
+            f"SELECT t.id FROM {quote(comodel.table)} AS t "
+            f"WHERE t.id IN (SELECT value FROM json_each(?)) AND NOT t.{quote('active')}",
+            [_json_list(ids)],
+        )
+        return {row[0] for row in cursor}
+
+    def _by_rank(self, ids: list[int], ranks: Mapping[int, int]) -> list[int]:
+        # Ids the comodel no longer holds keep their place after the others.
+        last = len(ranks) + 1
+        ordered = sorted(ids, key=lambda i: ranks.get(i, last))
+        runs: list[list[int]] = []
+        previous: int | None = None
+        for rid in ordered:
+            rank = ranks.get(rid)
+            if runs and rank is not None and rank == previous:
+                runs[-1].append(rid)
+            else:
+                runs.append([rid])
+            previous = rank
+        return self._shuffled(runs)
+
+    def _shuffle_runs(self, relation: str, ids: list[int]) -> list[int]:
+        runs: list[list[int]] = []
+        tie = False
+        for rid in ids:
+            if tie:
+                runs[-1].append(rid)
+            else:
+                runs.append([rid])
+            tie = _ties_with_next(relation, rid)
+        return self._shuffled(runs)
+
+    def _shuffled(self, runs: list[list[int]]) -> list[int]:
+        out: list[int] = []
+        for run in runs:
+            if self.shuffle_ties and len(run) > 1:
+                self._ties.shuffle(run)
+            out.extend(run)
+        return out
 
     @staticmethod
     def _select_list(reader: _Reader) -> str:
@@ -622,8 +744,11 @@ class SimStore:
         *,
         context: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Read records by id, archived included; missing ids are dropped, order is kept."""
-        del context  # read never filters, and the simulator keeps no per-context values
+        """Read records by id, archived included; missing ids are dropped, order is kept.
+
+        x2many values leave out archived comodel records unless ``active_test`` is False.
+        """
+        active_test = bool((context or {}).get("active_test", True))
         with self._lock:
             spec = model_spec(self.registry, model)
             reader = self._reader(spec, fields)
@@ -634,7 +759,8 @@ class SimStore:
                 [_json_list(wanted)],
             ).fetchall()
             by_id = {row[0]: row for row in rows}
-            return self._format(spec, reader, [by_id[i] for i in wanted if i in by_id])
+            found = [by_id[i] for i in wanted if i in by_id]
+            return self._format(spec, reader, found, active_test=active_test)
 
     def fields_get(
         self,
@@ -661,14 +787,18 @@ class SimStore:
             return [row[0] for row in cursor]
 
     def exact_rows(self, model: str) -> list[dict[str, Any]]:
-        """Every row, archived included, as search_read returns all exported fields, by id."""
+        """Every row, archived included, as search_read returns all exported fields, by id.
+
+        The truth tests compare against, in one canonical form: x2many values are sets, listed
+        ascending (a read lists them in an order that can change from one read to the next).
+        """
         with self._lock:
             spec = model_spec(self.registry, model)
             reader = self._reader(spec, None)
             rows = self.conn.execute(
                 f"SELECT {self._select_list(reader)} FROM {quote(spec.table)} AS t ORDER BY t.id"
             ).fetchall()
-            return self._format(spec, reader, rows)
+            return self._format(spec, reader, rows, present=False)
 
     # -- writing ----------------------------------------------------------------------------
 

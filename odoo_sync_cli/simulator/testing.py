@@ -66,12 +66,24 @@ class SimulatorCallError(Exception):
         super().__init__(f"{self.name}: {self.message}")
 
 
-def make_store(odoo_version: int = 19, path: Path | str | None = None) -> SimStore:
-    """An empty store with the four default models, speaking the given Odoo version."""
+def make_store(
+    odoo_version: int = 19,
+    path: Path | str | None = None,
+    *,
+    shuffle_ties: bool = True,
+    tie_seed: int = 0,
+) -> SimStore:
+    """An empty store with the four default models, speaking the given Odoo version.
+
+    Rows and x2many ids that tie under their order come back shuffled anew on each read, as
+    on a real server; ``shuffle_ties=False`` gives one fixed order (Odoo never promises one).
+    """
     return SimStore(
         builtin_models(),
         semantics=Semantics(version=odoo_version),
         path=None if path is None else str(path),
+        shuffle_ties=shuffle_ties,
+        tie_seed=tie_seed,
     )
 
 
@@ -81,9 +93,13 @@ def build_store(
     seed: int = 0,
     odoo_version: int = 19,
     path: Path | str | None = None,
+    shuffle_ties: bool = True,
 ) -> SimStore:
-    """A store filled with ``source`` partners of generated data, or the dataset in a directory."""
-    store = make_store(odoo_version, path)
+    """A store filled with ``source`` partners of generated data, or the dataset in a directory.
+
+    ``seed`` seeds the generator and the order of tied rows alike.
+    """
+    store = make_store(odoo_version, path, shuffle_ties=shuffle_ties, tie_seed=seed)
     try:
         if isinstance(source, int):
             populate(store, source, seed=seed)
@@ -393,6 +409,7 @@ def start_simulator(
     password: str = DEFAULT_PASSWORD,
     api_key: str | None = None,
     store_path: Path | str | None = None,
+    shuffle_ties: bool = True,
 ) -> Simulator:
     """Start a simulator on a free loopback port and return its handle.
 
@@ -408,13 +425,21 @@ def start_simulator(
         database, login, password, api_key: the single database's name and admin credentials.
         store_path: an SQLite file for the single database's store (default: a temporary
             file the store removes when closed).
+        shuffle_ties: rows and x2many ids that tie under their order come back in an order
+            drawn anew for each read (seeded by ``seed``), as on PostgreSQL; False fixes it.
     """
     owned: list[SimStore] = []
     served: dict[str, SimStore | SimDatabase] = {}
     try:
         if databases is None:
             source: int | str | Path = dataset if dataset is not None else records
-            store = build_store(source, seed=seed, odoo_version=odoo_version, path=store_path)
+            store = build_store(
+                source,
+                seed=seed,
+                odoo_version=odoo_version,
+                path=store_path,
+                shuffle_ties=shuffle_ties,
+            )
             owned.append(store)
             served[database] = SimDatabase(
                 database, store, login=login, password=password, api_key=api_key
@@ -424,7 +449,9 @@ def start_simulator(
                 if isinstance(src, SimStore | SimDatabase):
                     served[name] = src
                     continue
-                store = build_store(src, seed=seed + i, odoo_version=odoo_version)
+                store = build_store(
+                    src, seed=seed + i, odoo_version=odoo_version, shuffle_ties=shuffle_ties
+                )
                 owned.append(store)
                 served[name] = SimDatabase(name, store, login=login, password=password)
         server = SimulatorServer(
