@@ -9,7 +9,8 @@ pass, so a check that fails anyway can never pass for a catch.
 
 Checks are pytest node ids or paths (run with ``-x``; the first failing test is named) and
 ``torture:NAME``, the short version of a reliability campaign. ``--thorough`` runs the whole suite
-(the short campaigns included) against every mutant instead, and counts what fails.
+(the short campaigns included, ``tests/test_mutants.py`` aside) against every mutant instead, and
+names every test that fails.
 
 A mutation's target text is looked up in every ``.py`` file of the package (or in ``path`` when
 given) and must occur exactly once: when code moves to another file the mutant follows it, and
@@ -585,7 +586,11 @@ def try_mutant(
     plant(mutant, copy)
     try:
         if thorough:
-            outcome = run_pytest(["tests"], copy, stop_first=False)
+            # tests/test_mutants.py checks this runner against the unchanged code: every
+            # mutant changes a target text it looks for, so it would count as a catch.
+            outcome = run_pytest(
+                ["tests", "--ignore=tests/test_mutants.py"], copy, stop_first=False
+            )
             if outcome.failed:
                 names = [f.removeprefix("tests/") for f in outcome.failures]
                 outcome.detail = f"{len(names)} tests failed: " + ", ".join(names[:12])
