@@ -221,4 +221,5 @@ def run_reconcile_page(
         done=done,
         hard_delete=hard_delete,
     )
-    return PageResult(_after(batch, cursor, len(ids), done), len(records), done, removed)
+    after = replace(_after(batch, cursor, len(ids), done), restored=batch.restored + len(records))
+    return PageResult(after, len(records), done, removed)

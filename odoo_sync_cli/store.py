@@ -339,6 +339,8 @@ class Batch:
     last_error: str | None
     started_at: str | None
     finished_at: str | None
+    # Reconcile only: records read back because the mirror lacked them (or held them deleted).
+    restored: int = 0
 
 
 @dataclass(frozen=True)
@@ -563,11 +565,18 @@ def m004_x2many_sorted(conn: sqlite3.Connection) -> None:
         )
 
 
+def m005_batch_restored(conn: sqlite3.Connection) -> None:
+    # How many records a reconcile batch read back because the mirror lacked them: committed
+    # with each page, so the figure survives a kill and a resume by another process.
+    conn.execute("ALTER TABLE _odoosync_batches ADD COLUMN restored INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
     ("m003_secret_locations", m003_secret_locations),
     ("m004_x2many_sorted", m004_x2many_sorted),
+    ("m005_batch_restored", m005_batch_restored),
 )
 # Migrations after which an existing file is rewritten once: freed pages of a database written
 # before them may still hold a secret in clear.
@@ -1264,8 +1273,8 @@ class Store:
         hard_delete: bool,
     ) -> int:
         """Mark gone the mirror ids in ``(batch.cursor, hi_id]`` the server did not list, store
-        the records that were missing, and move the cursor; one transaction. Returns how many
-        were marked (or deleted)."""
+        the records that were missing (counted in the batch's ``restored``), and move the
+        cursor; one transaction. Returns how many were marked (or deleted)."""
         now = utc_now()
         table = quote_identifier(spec.table)
         bounds = "user = ? AND id > ?" + (" AND id <= ?" if hi_id is not None else "")
@@ -1286,6 +1295,10 @@ class Store:
                 ).rowcount
             self._upsert(user, spec, records, now)
             self._advance(batch, cursor, len(server_ids), done, now)
+            self.conn.execute(
+                "UPDATE _odoosync_batches SET restored = restored + ? WHERE id = ?",
+                (len(records), batch.id),
+            )
         return gone
 
     # ---- mirror tables

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -52,7 +54,7 @@ def test_valid_domains(domain: list[object]) -> None:
         ([["", "=", 1]], "bad domain condition"),
         (["xor", ["a", "=", 1], ["b", "=", 1]], "unknown domain operator"),
         ([42], "bad domain condition"),
-        ("a = 1", "a domain is a list"),
+        ("a = 1", "^a domain is a list of conditions"),
     ],
 )
 def test_invalid_domains(domain: object, message: str) -> None:
@@ -74,6 +76,7 @@ def test_page_domains() -> None:
         ["id", ">", 5],
     ]
     assert id_list_domain([], cursor=7) == [["id", ">", 7]]
+    assert id_list_domain(flt, cursor=7) == [*flt, ["id", ">", 7]], "listings keep the filter"
     assert window_domain([], None) == []
     assert window_domain([["a", "=", 1]], "x") == [["a", "=", 1], ["write_date", ">=", "x"]]
     # An OR filter stays one expression when ANDed with bounds: it was complete on its own.
@@ -132,6 +135,19 @@ def test_validate_cursor() -> None:
             validate_cursor(bad, lo_id=lo, hi_id=hi)
 
 
+def test_validate_cursor_bounds_are_inclusive_and_errors_say_why() -> None:
+    # A batch's cursor starts at its lower bound (0 for the first) and may reach its top id.
+    assert validate_cursor(0) == 0
+    assert validate_cursor(4, lo_id=4, hi_id=10) == 4
+    assert validate_cursor(10, lo_id=4, hi_id=10) == 10
+    with pytest.raises(CursorError, match=r"^stored cursor -1 is not a non-negative integer id$"):
+        validate_cursor(-1)
+    with pytest.raises(CursorError, match=r"^stored cursor 3 is below its batch's start 4$"):
+        validate_cursor(3, lo_id=4)
+    with pytest.raises(CursorError, match=r"^stored cursor 11 is past its batch's end 10$"):
+        validate_cursor(11, hi_id=10)
+
+
 def test_datetimes() -> None:
     assert format_datetime(datetime(2026, 11, 28, 18, 55, 12, 999_999)) == "2026-11-28 18:55:12"
     assert parse_datetime("2026-11-28 18:55:12") == datetime(2026, 11, 28, 18, 55, 12)
@@ -144,6 +160,26 @@ def test_datetimes() -> None:
     assert window_start("2026-01-01 00:10:00", 900) == "2025-12-31 23:55:00"
     assert window_start("2026-01-01 00:10:00", 0) == "2026-01-01 00:10:00"
     assert window_start("2026-01-01 00:10:00", 0.5) == "2026-01-01 00:09:59"
+
+
+@pytest.fixture
+def local_zone_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local time zone set to one five and a half hours off UTC."""
+    monkeypatch.setenv("TZ", "IST-5:30")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_zone_not_utc")
+def test_aware_datetimes_become_utc_whatever_the_local_zone() -> None:
+    plus_one = timezone(timedelta(hours=1))
+    moment = datetime(2026, 11, 28, 19, 55, 12, 999_999, tzinfo=plus_one)
+    assert format_datetime(moment) == "2026-11-28 18:55:12"
+    assert parse_datetime("2026-11-28T19:55:12+01:00") == datetime(2026, 11, 28, 18, 55, 12)
+    # Naive values are taken as UTC already, not as local time.
+    assert format_datetime(datetime(2026, 11, 28, 18, 55, 12)) == "2026-11-28 18:55:12"
 
 
 @given(

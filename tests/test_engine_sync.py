@@ -6,7 +6,9 @@ during and between syncs (late commits included), and after failures that are re
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +259,87 @@ def test_changes_during_and_between_syncs_are_caught(
     assert hidden[0] not in nolook
     assert c in nolook, "without reconcile a deletion stays unseen"
     assert {gone_read, c} <= deleted, "deleted records are kept as tombstones"
+
+
+def reconcile_restored(settings: Settings, user: str) -> dict[str, int]:
+    """Per module: records the reconcile of the user's last plan had to read back."""
+    conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT module, sum(restored) FROM _odoosync_batches "
+            "WHERE user = ? AND kind = 'reconcile' GROUP BY module",
+            (user,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {module: int(n) for module, n in rows}
+
+
+def test_no_record_needs_restoring_after_a_quiet_sync(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    """With nothing changing while they run, the data batches read every record once: reconcile
+    restores none after a full sync, and after an incremental one only those committed later
+    than the look-back. A data path that drops records is repaired by reconcile, so the mirror
+    alone would not show it; what reconcile had to restore does."""
+    sim = make_simulator(records=600, seed=11)
+    settings = make_settings(tmp_path, page_size=40, batch_size=150)
+    add_user(settings, sim, "alice")
+    spare = lonely_partners(sim)
+    sim.archive("res.partner", spare[:5])  # archived records are mirrored too
+
+    sync(settings, "alice")
+    assert reconcile_restored(settings, "alice") == dict.fromkeys(
+        ("contacts", "sale_orders", "invoices", "employees"), 0
+    )
+    assert_mirror_equals(settings, "alice", sim)
+    status = engine.status(settings)[0]
+    assert status.records_synced == status.records_expected, "a record was read twice"
+
+    sim.write("res.partner", spare[5:60], {"comment": "Changed between syncs"})
+    sim.archive("res.partner", spare[60:65])
+    sim.create("res.partner", [{"name": f"New {i}"} for i in range(70)])
+    late = sim.late_commit(
+        "res.partner", seconds_ago=3600, vals_list=[{"name": "Late 1"}, {"name": "Late 2"}]
+    )
+    results = engine.prepare(settings)
+    assert {m.kind for m in results[0].modules} == {"incremental"}
+    engine.step(settings)
+    assert reconcile_restored(settings, "alice") == {
+        "contacts": len(late),
+        "sale_orders": 0,
+        "invoices": 0,
+        "employees": 0,
+    }
+    assert_mirror_equals(settings, "alice", sim)
+    status = engine.status(settings)[0]
+    assert status.records_synced == status.records_expected, "a record was read twice"
+
+
+def test_a_sync_planned_again_starts_from_the_old_mark(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    """The high-water mark moves when a sync is done, not when it is planned: a sync planned
+    again before it ended (``prepare --restart``) still reads everything changed since the last
+    sync that ended."""
+    sim = make_simulator(records=200, seed=13)
+    only_contacts = {
+        "contacts": {"fields": ["name", "email"]},
+        **{m: {"enabled": False} for m in ("sale_orders", "invoices", "employees")},
+    }
+    settings = make_settings(tmp_path, lookback=0, reconcile="never", modules=only_contacts)
+    add_user(settings, sim, "alice")
+    sync(settings, "alice")
+    first, second = lonely_partners(sim)[:2]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    sim.write("res.partner", [first], {"email": "first@example.com"}, at=now - timedelta(seconds=5))
+    sim.write("res.partner", [second], {"email": "second@example.com"}, at=now)
+    engine.prepare(settings)
+    engine.prepare(settings, users=["alice"], restart=True)
+    engine.step(settings)
+    with Store.open(settings.db_path) as store:
+        emails = {r["id"]: r["email"] for r in store.read_records("alice", "res_partner")}
+    assert (emails[first], emails[second]) == ("first@example.com", "second@example.com")
 
 
 def test_reconcile_every_nth_sync(tmp_path: Path, make_simulator: Callable[..., Simulator]) -> None:

@@ -39,9 +39,11 @@ def test_id_ranges() -> None:
         IdRange(12, None, 1),
     ]
     assert plan_id_ranges([2, 4, 6, 8, 10, 12], 3) == [IdRange(0, 6, 3), IdRange(6, None, 3)]
-    with pytest.raises(CursorError):
+    with pytest.raises(CursorError, match=r"^id listing is not strictly ascending: 2 after 3$"):
         plan_id_ranges([3, 2], 3)
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(CursorError, match=r"^id listing is not strictly ascending: 2 after 2$"):
+        plan_id_ranges([1, 2, 2, 3], 3)
+    with pytest.raises(ValueError, match=r"^batch_size must be at least 1$"):
         plan_id_ranges([1], 0)
 
 
@@ -61,21 +63,17 @@ def test_ranges_take_a_generator_once() -> None:
 
 def test_plans() -> None:
     batches = plan_full("contacts", "res.partner", [1, 2, 3, 4], 2)
-    assert [(b.kind, b.lo_id, b.hi_id, b.expected) for b in batches] == [
-        (FULL, 0, 2, 2),
-        (FULL, 2, None, 2),
+    assert batches == [
+        PlannedBatch("contacts", "res.partner", FULL, lo_id=0, hi_id=2, expected=2),
+        PlannedBatch("contacts", "res.partner", FULL, lo_id=2, hi_id=None, expected=2),
     ]
     inc = plan_incremental("contacts", "res.partner", "2026-01-01 00:15:00", 900, 7)
-    assert (inc.kind, inc.window_lo, inc.expected, inc.lo_id, inc.hi_id) == (
-        INCREMENTAL,
-        "2026-01-01 00:00:00",
-        7,
-        0,
-        None,
+    assert inc == PlannedBatch(
+        "contacts", "res.partner", INCREMENTAL, window_lo="2026-01-01 00:00:00", expected=7
     )
     assert plan_incremental("c", "m", None, 900, 0).window_lo is None
     rec = plan_reconcile("contacts", "res.partner", 9)
-    assert (rec.kind, rec.expected) == (RECONCILE, 9)
+    assert rec == PlannedBatch("contacts", "res.partner", RECONCILE, expected=9)
     a = [PlannedBatch("a", "m.a", FULL)]
     b = [PlannedBatch("b", "m.b", INCREMENTAL)]
     assert order_batches([a, b], [rec]) == [a[0], b[0], rec]

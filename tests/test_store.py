@@ -25,6 +25,7 @@ from odoo_sync_cli.store import (
     IN_PROGRESS,
     MIGRATIONS,
     NOT_STARTED,
+    Batch,
     FieldColumn,
     LeaseError,
     ModulePlan,
@@ -365,7 +366,8 @@ def test_rows_round_trip_to_records(
 # --- pages, atomically --------------------------------------------------------------------------
 
 
-def test_store_page_commits_rows_and_cursor_together(store: Store) -> None:
+def test_store_page_refuses_a_stale_batch_and_a_lost_lease(store: Store) -> None:
+    """The guards of a page's transaction (its atomicity: tests/test_page_atomicity.py)."""
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL, 0, None, expected=3)])
     batch = store.next_batch("alice")
@@ -500,6 +502,31 @@ def test_reconcile_page_marks_gone_and_restores_within_bounds(store: Store) -> N
     assert [r["id"] for r in deleted] == [3, 5]
     # A tombstoned id that comes back is missing again, and storing it revives it.
     assert store.missing_ids("alice", "res_partner", [3]) == [3]
+    assert store.batches("alice")[0].restored == 1  # id 7
+    store.store_page(
+        user="alice",
+        owner=OWNER,
+        ttl=TTL,
+        batch=_fresh_running_batch(store, "alice"),
+        spec=spec,
+        records=[partner(3, name="Back again")],
+        cursor=3,
+        done=True,
+    )
+    assert store.missing_ids("alice", "res_partner", [3]) == []
+    revived = {r["id"]: r for r in store.read_records("alice", "res_partner")}[3]
+    assert revived["name"] == "Back again"
+
+
+def _fresh_running_batch(store: Store, user: str) -> Batch:
+    """A new one-batch plan for ``user``, started."""
+    plan(store, user, [PlannedBatch("contacts", "res.partner", FULL, 0, None, expected=1)])
+    batch = store.next_batch(user)
+    assert batch is not None
+    store.start_batch(batch.id, OWNER, user, TTL)
+    batch = store.next_batch(user)
+    assert batch is not None and batch.status == "running"
+    return batch
 
 
 def test_hard_delete(store: Store) -> None:
@@ -512,6 +539,7 @@ def test_hard_delete(store: Store) -> None:
     assert batch is not None
     store.conn.execute("BEGIN IMMEDIATE")
     store._upsert("alice", spec, [partner(1), partner(2)], "t0")
+    store._upsert("bob", spec, [partner(1), partner(3)], "t0")
     store.conn.execute("COMMIT")
     store.reconcile_page(
         user="alice",
@@ -527,6 +555,8 @@ def test_hard_delete(store: Store) -> None:
         hard_delete=True,
     )
     assert [r["id"] for r in store.table_rows("alice", "res_partner")] == [2]
+    # Another user's rows in the same ids are another server's records: untouched.
+    assert [r["id"] for r in store.table_rows("bob", "res_partner")] == [1, 3]
 
 
 def test_finish_sync_moves_the_high_water_mark(store: Store) -> None:
@@ -534,6 +564,11 @@ def test_finish_sync_moves_the_high_water_mark(store: Store) -> None:
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL)])
     with pytest.raises(StoreError, match="unfinished"):
         store.finish_sync("alice", OWNER, TTL)
+    planned = store.module_row("alice", "contacts")
+    assert planned is not None
+    assert (planned.high_water, planned.candidate) == (None, "2026-01-02 00:00:00"), (
+        "the mark moves only when the sync is done"
+    )
     batch = store.next_batch("alice")
     assert batch is not None
     store.start_batch(batch.id, OWNER, "alice", TTL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -11,19 +12,30 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
 from odoo_sync_cli.config import Settings, load_settings
 from odoo_sync_cli.simulator.store import SimStore
-from odoo_sync_cli.store import Store
 
 Scale = Literal["short", "long"]
 
-# Figures that must be 0 in every campaign, whatever else it counts.
-ZERO_FIGURES = ("lost", "duplicated", "differing", "leaked", "crashed", "unclear")
+# Figures that must be 0 in every campaign, whatever else it counts. ``extra``: records in a
+# mirror that the server does not hold (or that left the module's filter); ``restored``:
+# records reconcile had to read back though no late commit explains them (see mirror_diff).
+ZERO_FIGURES = (
+    "lost",
+    "duplicated",
+    "differing",
+    "extra",
+    "restored",
+    "leaked",
+    "crashed",
+    "unclear",
+)
 
 
 @dataclass
@@ -56,11 +68,18 @@ class MirrorDiff:
     duplicated: int = 0
     extra: int = 0
     differing: int = 0
+    restored: int = 0
     examples: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
-        return not (self.lost or self.duplicated or self.extra or self.differing)
+        """The mirror equals the server, and reconcile had nothing to repair that it should
+        not have had to."""
+        return not (self.lost or self.duplicated or self.extra or self.differing or self.restored)
+
+    def note(self, example: str) -> None:
+        if len(self.examples) < 10:
+            self.examples.append(example)
 
     def add(self, other: MirrorDiff) -> None:
         self.records += other.records
@@ -68,6 +87,7 @@ class MirrorDiff:
         self.duplicated += other.duplicated
         self.extra += other.extra
         self.differing += other.differing
+        self.restored += other.restored
         self.examples.extend(other.examples[: max(0, 10 - len(self.examples))])
 
 
@@ -121,46 +141,239 @@ def odoosync_command(workdir: Path, *args: str) -> list[str]:
     ]
 
 
-def mirror_diff(settings: Settings, user: str, server: SimStore) -> MirrorDiff:
-    """Compare every module of ``user``'s mirror with the simulator's stored records.
+def mirror_diff(
+    settings: Settings,
+    user: str,
+    server: SimStore,
+    *,
+    late: Iterable[tuple[str, int]] | None = None,
+    before: Mapping[str, set[int]] | None = None,
+) -> MirrorDiff:
+    """Compare ``user``'s mirror with the simulator's stored records, every module, every field.
 
-    The server side comes straight from the simulator's store (``exact_rows``), not through the
-    API odoosync reads with, so a bug in that path cannot hide itself.
+    Neither side goes through odoosync: the records come straight from the simulator's store
+    (``exact_rows``), kept or not by the harness's own filters (``MIRRORED``); the mirror is read
+    with plain SQL, and each stored value is compared with its encoding as README's "Tables"
+    describes it (``expected_cells``). Only ``settings.db_path`` is taken from the settings.
+
+    With ``late`` (the ``(model, id)`` of records the campaign committed later than the
+    look-back could see, during this sync) the reconcile of the user's last sync is judged too:
+    the records it restored beyond those, that were not live in the mirror ``before`` the sync
+    (:func:`live_ids`), are counted as ``restored``: a record the data batches should have read.
     """
     diff = MirrorDiff()
-    with Store.open(settings.db_path) as store:
-        for module in settings.for_user(user).modules:
-            try:
-                mine = store.read_records(user, module.table)
-            except Exception:  # a module never synced has no table: everything is lost
-                mine = []
-            duplicates = _duplicate_ids(settings.db_path, module.table, user)
-            ids = set(
-                server.search(module.model, module.domain_list(), context={"active_test": False})
+    db = settings.db_path
+    late_ids = set(late or ())
+    restored = reconcile_restored(db, user) if late is not None else {}
+    for mirrored in MIRRORED:
+        fields = expected_fields(server, mirrored.model)
+        theirs = {row["id"]: row for row in server.exact_rows(mirrored.model) if mirrored.keep(row)}
+        columns, rows = _mirror_rows(db, mirrored.table, user)
+        seen = {row["id"]: row for row in rows if row["_deleted_at"] is None}
+        diff.records += len(theirs)
+        diff.duplicated += _duplicate_ids(db, mirrored.table, user)
+        for rid in sorted(theirs.keys() - seen.keys()):
+            diff.lost += 1
+            diff.note(f"{mirrored.model} {rid} missing from the mirror")
+        for rid in sorted(seen.keys() - theirs.keys()):
+            diff.extra += 1
+            diff.note(f"{mirrored.model} {rid} in the mirror, not on the server")
+        absent = [
+            c for f, t in fields.items() for c in expected_cells(f, t, False) if c not in columns
+        ]
+        if absent and theirs:
+            diff.note(f"{mirrored.table} has no column {', '.join(absent[:5])}")
+        for rid in sorted(seen.keys() & theirs.keys()):
+            wrong = _differences(fields, theirs[rid], seen[rid], columns)
+            if wrong:
+                diff.differing += 1
+                diff.note(f"{mirrored.model} {rid}: " + "; ".join(wrong[:3]))
+        if late is not None:
+            had = (before or {}).get(mirrored.table, set())
+            explained = sum(
+                1
+                for model, rid in late_ids
+                if model == mirrored.model and rid in theirs and rid not in had
             )
-            theirs = {row["id"]: row for row in server.exact_rows(module.model) if row["id"] in ids}
-            seen = {row["id"]: row for row in mine}
-            diff.records += len(theirs)
-            diff.duplicated += duplicates
-            for rid in theirs.keys() - seen.keys():
-                diff.lost += 1
-                if len(diff.examples) < 10:
-                    diff.examples.append(f"{module.model} {rid} missing from the mirror")
-            for rid in seen.keys() - theirs.keys():
-                diff.extra += 1
-                if len(diff.examples) < 10:
-                    diff.examples.append(f"{module.model} {rid} in the mirror, not on the server")
-            for rid in seen.keys() & theirs.keys():
-                a, b = seen[rid], theirs[rid]
-                wrong = [f for f in a if f in b and a[f] != b[f]]
-                if wrong:
-                    diff.differing += 1
-                    if len(diff.examples) < 10:
-                        diff.examples.append(
-                            f"{module.model} {rid}: "
-                            + ", ".join(f"{f} {a[f]!r} != {b[f]!r}" for f in wrong[:3])
-                        )
+            count = restored.get(mirrored.module, 0)
+            if count > explained:
+                diff.restored += count - explained
+                diff.note(
+                    f"{mirrored.module}: reconcile restored {count} records, only {explained} "
+                    "committed later than the look-back"
+                )
     return diff
+
+
+# --------------------------------------------------------------------------- the harness's truth
+
+# What odoosync promises to mirror (README: default modules, fields and "Tables"), written here
+# apart from its code: a bug in odoosync's filters, field choice or encoding cannot agree with
+# itself.
+INVOICE_TYPES = ("out_invoice", "out_refund", "in_invoice", "in_refund")
+UNMIRRORED_TYPES = frozenset({"binary", "properties", "properties_definition"})
+UNMIRRORED_FIELDS = ("message_*", "activity_*", "website_message_ids", "rtc_*", "channel_*")
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """A default module: its model, its table, and which server records belong to it."""
+
+    module: str
+    model: str
+    keep: Callable[[Mapping[str, Any]], bool]
+
+    @property
+    def table(self) -> str:
+        return self.model.replace(".", "_")
+
+
+MIRRORED = (
+    Mirrored("contacts", "res.partner", lambda row: True),
+    Mirrored("sale_orders", "sale.order", lambda row: True),
+    Mirrored("invoices", "account.move", lambda row: row.get("move_type") in INVOICE_TYPES),
+    Mirrored("employees", "hr.employee", lambda row: True),
+)
+
+
+def expected_fields(server: SimStore, model: str) -> dict[str, str]:
+    """The fields a default module mirrors (name -> type), from the simulator's own schema:
+    every stored field except binary and properties fields and the chatter relations, plus
+    ``id``, ``write_date`` and ``active``."""
+    specs = server.registry[model].fields
+    out = {"id": "integer"}
+    for name, spec in specs.items():
+        always = name in ("write_date", "active")
+        if always or (
+            spec.store
+            and spec.type not in UNMIRRORED_TYPES
+            and not any(fnmatchcase(name, pattern) for pattern in UNMIRRORED_FIELDS)
+        ):
+            out[name] = spec.type
+    return out
+
+
+def expected_cells(name: str, ftype: str, value: Any) -> dict[str, Any]:
+    """The columns one server value fills, and what each must hold (README's "Tables").
+
+    x2many cells hold the ids as a JSON array, compared as a set (Odoo's order of them is not
+    stable); ``json`` cells hold JSON, compared decoded.
+    """
+    empty = value is False or value is None
+    if ftype == "many2one":
+        return {name: None if empty else value[0], f"{name}_name": None if empty else value[1]}
+    if ftype in ("one2many", "many2many"):
+        return {name: _IdSet(value or [])}
+    if ftype == "json":
+        return {name: None if empty else _Json(value)}
+    if ftype == "boolean":
+        return {name: int(bool(value))}
+    if ftype in ("integer", "float", "monetary"):
+        return {name: value}
+    if ftype in ("char", "text", "html", "selection", "date", "datetime"):
+        return {name: None if empty else value}
+    raise ValueError(f"the harness does not know how a {ftype} field is mirrored ({name})")
+
+
+@dataclass(frozen=True)
+class _IdSet:
+    ids: list[int]
+
+    def matches(self, stored: Any) -> bool:
+        try:
+            got = json.loads(stored)
+        except (TypeError, ValueError):
+            return False
+        return (
+            isinstance(got, list)
+            and all(type(i) is int for i in got)
+            and len(got) == len(set(got))
+            and set(got) == set(self.ids)
+        )
+
+    def __repr__(self) -> str:
+        return json.dumps(self.ids)
+
+
+@dataclass(frozen=True)
+class _Json:
+    value: Any
+
+    def matches(self, stored: Any) -> bool:
+        try:
+            return bool(json.loads(stored) == self.value)
+        except (TypeError, ValueError):
+            return False
+
+    def __repr__(self) -> str:
+        return json.dumps(self.value)
+
+
+def _same(stored: Any, want: Any) -> bool:
+    if isinstance(want, _IdSet | _Json):
+        return want.matches(stored)
+    if want is None or stored is None:
+        return want is None and stored is None
+    if isinstance(want, bool) or isinstance(stored, bool):
+        return False
+    return bool(type(stored) is type(want) and stored == want) or (
+        isinstance(want, float) and isinstance(stored, int | float) and float(stored) == want
+    )
+
+
+def _differences(
+    fields: Mapping[str, str], row: Mapping[str, Any], stored: Mapping[str, Any], columns: set[str]
+) -> list[str]:
+    wrong: list[str] = []
+    for name, ftype in fields.items():
+        for column, want in expected_cells(name, ftype, row.get(name, False)).items():
+            if column not in columns:
+                wrong.append(f"{column} not in the mirror")
+            elif not _same(stored[column], want):
+                wrong.append(f"{column} {stored[column]!r} != {want!r}")
+    write_date = row.get("write_date") or None
+    if stored.get("_write_date") != write_date:
+        wrong.append(f"_write_date {stored.get('_write_date')!r} != {write_date!r}")
+    return wrong
+
+
+def _mirror_rows(db: Path, table: str, user: str) -> tuple[set[str], list[dict[str, Any]]]:
+    """The columns of a mirror table and ``user``'s rows in it, deleted ones included."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        cur = conn.execute(f'SELECT * FROM "{table}" WHERE user = ? ORDER BY id', (user,))
+    except sqlite3.OperationalError:  # no such table: the module was never synced
+        conn.close()
+        return set(), []
+    try:
+        names = [d[0] for d in cur.description]
+        return set(names), [dict(zip(names, row, strict=True)) for row in cur]
+    finally:
+        conn.close()
+
+
+def live_ids(db: Path, user: str) -> dict[str, set[int]]:
+    """Per mirror table of a default module: the ids of ``user`` not marked deleted."""
+    out: dict[str, set[int]] = {}
+    for mirrored in MIRRORED:
+        _, rows = _mirror_rows(db, mirrored.table, user)
+        out[mirrored.table] = {r["id"] for r in rows if r["_deleted_at"] is None}
+    return out
+
+
+def reconcile_restored(db: Path, user: str) -> dict[str, int]:
+    """Per module: the records the reconcile batches of ``user``'s current (or last) plan read
+    back because the mirror lacked them, as the database says."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT module, sum(restored) FROM _odoosync_batches "
+            "WHERE user = ? AND kind = 'reconcile' GROUP BY module",
+            (user,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {module: int(n or 0) for module, n in rows}
 
 
 def _duplicate_ids(db: Path, table: str, user: str) -> int:
