@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
+from odoo_sync_cli.credentials import SecretLocation
 from odoo_sync_cli.errors import StoreError
 from odoo_sync_cli.planner import FULL, PlannedBatch
 from odoo_sync_cli.store import Batch, ModulePlan, Store, TableSpec
@@ -50,8 +50,7 @@ def setup_batch(db: Path) -> None:
             database="odoo",
             login="admin",
             protocol="auto",
-            secret=SecretStr("not-used"),
-            secret_env=None,
+            location=SecretLocation("env", "ALICE_KEY"),
         )
         spec = store.ensure_table("res.partner", FIELDS)
         store.acquire_lease("alice", OWNER, TTL)
