@@ -41,16 +41,20 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from odoo_sync_cli.errors import ConfigError, CredentialError
+from odoo_sync_cli.models import (
+    ENCRYPTED,
+    ENV,
+    FILE,
+    KEYRING,
+    Account,
+    Credential,
+    SecretLocation,
+)
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
     from keyring.backend import KeyringBackend
 
-KEYRING = "keyring"
-FILE = "file"
-ENV = "env"
-ENCRYPTED = "encrypted"
-NONE = "none"
 CHOOSABLE = (KEYRING, FILE, ENCRYPTED)  # the values of --secret-store
 AUTO = "auto"
 
@@ -62,48 +66,6 @@ _MAKE_KEY = "make one with `openssl rand -base64 32 | tr '+/' '-_'`"
 
 
 # --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True)
-class Account:
-    """What a secret opens: the user's name and the Odoo account it logs in to."""
-
-    user: str
-    url: str
-    database: str
-    login: str
-
-
-@dataclass(frozen=True)
-class SecretLocation:
-    """Where a secret is kept, as a database stores it: a store label and an opaque reference."""
-
-    store: str
-    ref: str | None = None
-
-    @property
-    def source(self) -> str:
-        """The ``secretSource`` shown in ``user list`` and ``status``; never the secret."""
-        return f"{ENV}:{self.ref}" if self.store == ENV else self.store
-
-
-NO_SECRET = SecretLocation(NONE)
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A user's secret as the mirror knows it: whose it is and where it is; never its value."""
-
-    account: Account
-    location: SecretLocation
-
-    @property
-    def user(self) -> str:
-        return self.account.user
-
-    @property
-    def source(self) -> str:
-        return self.location.source
 
 
 def entry_name(user: str, mirror_id: str) -> str:

@@ -21,16 +21,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import diagnostics, verify
 from odoo_sync_cli.config import Module, Settings, UserSettings
-from odoo_sync_cli.credentials import (
-    CHOOSABLE,
-    ENV,
-    NO_SECRET,
-    Credential,
-    SecretLocation,
-    SecretStores,
-    entry_name,
-    no_secret_given,
-)
+from odoo_sync_cli.credentials import CHOOSABLE, SecretStores, entry_name, no_secret_given
 from odoo_sync_cli.domain import (
     NO_ACTIVE_TEST,
     CursorError,
@@ -50,13 +41,33 @@ from odoo_sync_cli.errors import (
     StoreError,
     safe_url,
 )
-from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
-from odoo_sync_cli.planner import (
+from odoo_sync_cli.models import (
+    BATCH_FAILED,
+    DONE,
+    ENV,
+    FAILED,
     FULL,
+    IN_PROGRESS,
     INCREMENTAL,
+    MODULE_FORBIDDEN,
+    MODULE_MISSING,
+    NO_SECRET,
+    NOT_STARTED,
+    PENDING,
     RECONCILE,
+    Batch,
+    ClearCounts,
+    Credential,
+    Lease,
+    ModulePlan,
+    ModuleProgress,
     ModuleState,
     PlannedBatch,
+    SecretLocation,
+    UserRecord,
+)
+from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
+from odoo_sync_cli.planner import (
     is_first_sync,
     order_batches,
     plan_full,
@@ -66,33 +77,8 @@ from odoo_sync_cli.planner import (
     trusted_count,
 )
 from odoo_sync_cli.progress import LoopReporter, NullLoopReporter, NullReporter, Reporter
-from odoo_sync_cli.runner import (
-    Lease,
-    PageResult,
-    ReadAhead,
-    list_ids,
-    run_page,
-    run_reconcile_page,
-)
-from odoo_sync_cli.store import (
-    BATCH_FAILED,
-    DONE,
-    FAILED,
-    IN_PROGRESS,
-    MODULE_FORBIDDEN,
-    MODULE_MISSING,
-    NOT_STARTED,
-    PENDING,
-    Batch,
-    ClearCounts,
-    LeaseError,
-    ModulePlan,
-    ModuleProgress,
-    Store,
-    TableSpec,
-    UserRecord,
-    lease_owner_id,
-)
+from odoo_sync_cli.runner import PageResult, ReadAhead, list_ids, run_page, run_reconcile_page
+from odoo_sync_cli.store import LeaseError, Store, TableSpec, lease_owner_id
 
 ClientFactory = Callable[[UserRecord, Settings], OdooClient]
 

@@ -9,45 +9,28 @@ Reconcile batches, when the policy asks for one, come after every data batch of 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from odoo_sync_cli.domain import CursorError, window_start
+from odoo_sync_cli.models import FULL, INCREMENTAL, RECONCILE, IdRange, ModuleState, PlannedBatch
 
-FULL = "full"
-INCREMENTAL = "incremental"
-RECONCILE = "reconcile"
-KINDS = (FULL, INCREMENTAL, RECONCILE)
-
-
-@dataclass(frozen=True)
-class IdRange:
-    """Ids in ``(lo_id, hi_id]``; ``hi_id`` None means no upper end."""
-
-    lo_id: int
-    hi_id: int | None
-    expected: int
-
-
-@dataclass(frozen=True)
-class ModuleState:
-    """What a previous sync left for one module: where the next window starts, how many syncs."""
-
-    high_water: str | None = None
-    syncs: int = 0
-
-
-@dataclass(frozen=True)
-class PlannedBatch:
-    """One unit of work: a module, a kind, id bounds, an optional window, an expected count."""
-
-    module: str
-    model: str
-    kind: str
-    lo_id: int = 0
-    hi_id: int | None = None
-    window_lo: str | None = None
-    expected: int = 0
+__all__ = [
+    "FULL",
+    "INCREMENTAL",
+    "RECONCILE",
+    "IdRange",
+    "ModuleState",
+    "PlannedBatch",
+    "is_due",
+    "is_first_sync",
+    "order_batches",
+    "plan_full",
+    "plan_id_ranges",
+    "plan_incremental",
+    "plan_reconcile",
+    "should_reconcile",
+    "trusted_count",
+]
 
 
 def plan_id_ranges(ids: Iterable[int], batch_size: int) -> list[IdRange]:

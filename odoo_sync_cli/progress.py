@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from odoo_sync_cli.store import Batch
+    from odoo_sync_cli.models import Batch
 
 
 class Reporter(Protocol):

@@ -43,10 +43,9 @@ from odoo_sync_cli.engine import (
     status_json,
 )
 from odoo_sync_cli.errors import ConfigError
-from odoo_sync_cli.planner import RECONCILE
+from odoo_sync_cli.models import RECONCILE, Batch
 from odoo_sync_cli.progress import LoopReporter, TeeReporter
 from odoo_sync_cli.scheduler import LoopSummary
-from odoo_sync_cli.store import Batch
 from odoo_sync_cli.verify import SHOWN_PROBLEMS, CompletenessReport
 
 # Consoles resolve sys.stdout/sys.stderr when they print, so test runners can capture them.

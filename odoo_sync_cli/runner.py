@@ -21,17 +21,9 @@ from odoo_sync_cli.domain import (
     page_domain,
     page_is_last,
 )
+from odoo_sync_cli.models import BATCH_DONE, RUNNING, Batch, Lease
 from odoo_sync_cli.odoo import OdooClient
-from odoo_sync_cli.store import BATCH_DONE, RUNNING, Batch, Store, TableSpec
-
-
-@dataclass(frozen=True)
-class Lease:
-    """Who works a user, and for how long each commit extends that claim."""
-
-    user: str
-    owner: str
-    ttl: float
+from odoo_sync_cli.store import Store, TableSpec
 
 
 @dataclass(frozen=True)

@@ -45,19 +45,19 @@ from odoo_sync_cli.errors import (
     RateLimitedError,
     StoreError,
 )
-from odoo_sync_cli.planner import is_due
-from odoo_sync_cli.progress import LoopReporter, NullLoopReporter
-from odoo_sync_cli.store import (
+from odoo_sync_cli.models import (
     DONE,
     FAILED,
     IDLE,
     IN_PROGRESS,
     NOT_STARTED,
-    LeaseError,
     UserRecord,
     parse_timestamp,
     utc_now,
 )
+from odoo_sync_cli.planner import is_due
+from odoo_sync_cli.progress import LoopReporter, NullLoopReporter
+from odoo_sync_cli.store import LeaseError
 
 # State words the loop reports besides the sync statuses.
 PREPARING = "preparing"

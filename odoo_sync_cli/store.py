@@ -31,8 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -40,31 +39,29 @@ import sqlite_utils
 from pydantic import SecretStr
 from sqlite_utils.db import quote_identifier
 
-from odoo_sync_cli.credentials import Account, Credential, SecretLocation
 from odoo_sync_cli.domain import CursorError, validate_cursor
 from odoo_sync_cli.errors import StoreError
-from odoo_sync_cli.planner import PlannedBatch
+from odoo_sync_cli.models import (
+    BATCH_DONE,
+    DONE,
+    FAILED,
+    IDLE,
+    IN_PROGRESS,
+    NOT_STARTED,
+    RUNNING,
+    USER_STATUSES,
+    Batch,
+    ClearCounts,
+    ModulePlan,
+    ModuleProgress,
+    ModuleRow,
+    PlannedBatch,
+    SecretLocation,
+    UserRecord,
+    utc_now,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
-
-# Sync status of a user.
-IDLE = "idle"
-NOT_STARTED = "not_started"
-IN_PROGRESS = "in_progress"
-DONE = "done"
-FAILED = "failed"
-USER_STATUSES = (IDLE, NOT_STARTED, IN_PROGRESS, DONE, FAILED)
-
-# Status of a batch.
-PENDING = "pending"
-RUNNING = "running"
-BATCH_DONE = "done"
-BATCH_FAILED = "failed"
-
-# State of a module for a user.
-MODULE_OK = "ok"
-MODULE_MISSING = "missing"
-MODULE_FORBIDDEN = "forbidden"
 
 RESERVED_COLUMNS = ("user", "id", "_write_date", "_synced_at", "_deleted_at")
 X2MANY = frozenset({"one2many", "many2many"})
@@ -76,17 +73,6 @@ TEXT_TYPES = frozenset(
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def utc_now() -> str:
-    """The current UTC time as ``YYYY-MM-DDTHH:MM:SSZ``, the form of every odoosync timestamp."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --------------------------------------------------------------------------- rows and specs
@@ -237,135 +223,6 @@ def row_to_record(spec: TableSpec, row: Mapping[str, Any]) -> dict[str, Any]:
         else:
             record[col.field] = False if value is None else value
     return record
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    """One Odoo account as stored, with where its secret is kept (never the secret)."""
-
-    name: str
-    url: str
-    database: str
-    login: str
-    protocol: str
-    secret_store: str
-    # An entry name, a variable name, or an encrypted token: opaque, and not shown.
-    secret_ref: str | None = field(repr=False)
-    status: str
-    server_version: str | None
-    protocol_used: str | None
-    created_at: str
-    prepared_at: str | None
-    last_success: str | None
-    last_error: str | None
-    last_error_at: str | None
-    lease_owner: str | None
-    lease_until: float | None
-    # No TLS certificate check, and plain http allowed to a host that is not this machine.
-    insecure: bool = False
-
-    @property
-    def credential(self) -> Credential:
-        """Whose secret this is and where it is kept, for credentials.SecretStores."""
-        return Credential(
-            Account(self.name, self.url, self.database, self.login),
-            SecretLocation(self.secret_store, self.secret_ref),
-        )
-
-    @property
-    def secret_source(self) -> str:
-        return self.credential.source
-
-
-@dataclass(frozen=True)
-class ModuleRow:
-    """A module's state for one user."""
-
-    user: str
-    module: str
-    model: str
-    table_name: str
-    fields: tuple[str, ...]
-    domain: str
-    state: str
-    note: str | None
-    high_water: str | None
-    candidate: str | None
-    syncs: int
-    last_count: int | None
-    in_plan: bool
-    last_synced_at: str | None
-
-    def domain_list(self) -> list[Any]:
-        """The module filter the plan was made with."""
-        value = json.loads(self.domain)
-        return value if isinstance(value, list) else []
-
-
-@dataclass(frozen=True)
-class ModulePlan:
-    """What prepare decided for one module, saved with its batches."""
-
-    module: str
-    model: str
-    table_name: str
-    fields: tuple[str, ...] = ()
-    domain: Sequence[Any] = ()
-    state: str = MODULE_OK
-    note: str | None = None
-    candidate: str | None = None
-    count: int | None = None
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A stored batch: the planned bounds plus how far it got."""
-
-    id: int
-    user: str
-    module: str
-    model: str
-    seq: int
-    kind: str
-    lo_id: int
-    hi_id: int | None
-    window_lo: str | None
-    cursor: int
-    expected: int
-    synced: int
-    pages: int
-    status: str
-    attempts: int
-    last_error: str | None
-    started_at: str | None
-    finished_at: str | None
-    # Reconcile only: records read back because the mirror lacked them (or held them deleted).
-    restored: int = 0
-
-
-@dataclass(frozen=True)
-class ModuleProgress:
-    """Batch totals of one module of a user's current (or last) sync."""
-
-    module: str
-    model: str
-    batches_total: int = 0
-    batches_done: int = 0
-    batches_failed: int = 0
-    records_synced: int = 0
-    records_expected: int = 0
-    mirrored: int = 0
-    state: str = MODULE_OK
-    note: str | None = None
-
-
-@dataclass
-class ClearCounts:
-    """What a clear removed."""
-
-    records: int = 0
-    batches: int = 0
-    tables: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- errors

@@ -31,20 +31,12 @@ from typing import Any
 
 from odoo_sync_cli.domain import NO_ACTIVE_TEST, ORDER_BY_ID
 from odoo_sync_cli.errors import VerificationError
+from odoo_sync_cli.models import MODULE_OK, RECONCILE, Batch, ModuleRow
 from odoo_sync_cli.odoo import OdooClient
-from odoo_sync_cli.planner import RECONCILE, trusted_count
+from odoo_sync_cli.planner import trusted_count
 from odoo_sync_cli.progress import LoopReporter
 from odoo_sync_cli.runner import list_ids
-from odoo_sync_cli.store import (
-    MODULE_OK,
-    X2MANY,
-    Batch,
-    FieldColumn,
-    ModuleRow,
-    Store,
-    TableSpec,
-    record_to_row,
-)
+from odoo_sync_cli.store import X2MANY, FieldColumn, Store, TableSpec, record_to_row
 
 DEFAULT_SAMPLE = 50
 LISTED_IDS = 10

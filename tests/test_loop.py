@@ -25,11 +25,12 @@ from typer.testing import CliRunner
 from odoo_sync_cli import engine, render
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.models import Batch
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.progress import RecordingLoopReporter
 from odoo_sync_cli.scheduler import Backoff, Scheduler
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import Batch, Store, lease_owner_id
+from odoo_sync_cli.store import Store, lease_owner_id
 
 FAST_RETRY = {"retry": {"attempts": 1, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")

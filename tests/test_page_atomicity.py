@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from odoo_sync_cli.credentials import SecretLocation
 from odoo_sync_cli.errors import StoreError
-from odoo_sync_cli.planner import FULL, PlannedBatch
-from odoo_sync_cli.store import Batch, ModulePlan, Store, TableSpec
+from odoo_sync_cli.models import FULL, Batch, ModulePlan, PlannedBatch, SecretLocation
+from odoo_sync_cli.store import Store, TableSpec
 
 FIELDS = {"id": "integer", "name": "char", "write_date": "datetime", "parent_id": "many2one"}
 OWNER = "test-host:1:owner"

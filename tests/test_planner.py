@@ -11,13 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from odoo_sync_cli.domain import CursorError, advance_cursor, page_domain, page_is_last
+from odoo_sync_cli.models import FULL, INCREMENTAL, RECONCILE, IdRange, ModuleState, PlannedBatch
 from odoo_sync_cli.planner import (
-    FULL,
-    INCREMENTAL,
-    RECONCILE,
-    IdRange,
-    ModuleState,
-    PlannedBatch,
     is_due,
     is_first_sync,
     order_batches,

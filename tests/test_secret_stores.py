@@ -26,17 +26,9 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
-from odoo_sync_cli.credentials import (
-    ENCRYPTED,
-    FILE,
-    KEYRING,
-    Account,
-    Credential,
-    SecretLocation,
-    SecretStores,
-    keyring_refusal,
-)
+from odoo_sync_cli.credentials import SecretStores, keyring_refusal
 from odoo_sync_cli.errors import ConfigError, CredentialError
+from odoo_sync_cli.models import ENCRYPTED, FILE, KEYRING, Account, Credential, SecretLocation
 from odoo_sync_cli.simulator.testing import Simulator
 from tests.keyring_backends import (
     InMemoryTestKeyring,

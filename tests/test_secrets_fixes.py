@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
-from odoo_sync_cli.credentials import NO_SECRET, SecretLocation
 from odoo_sync_cli.errors import ConfigError
+from odoo_sync_cli.models import NO_SECRET, SecretLocation
 from odoo_sync_cli.simulator.testing import Simulator
 from odoo_sync_cli.store import Store
 from torture.common import TlsProxy, self_signed_certificate

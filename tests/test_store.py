@@ -16,19 +16,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from odoo_sync_cli import store as store_mod
-from odoo_sync_cli.credentials import NO_SECRET, SecretLocation
 from odoo_sync_cli.errors import StoreError
-from odoo_sync_cli.planner import FULL, RECONCILE, PlannedBatch
-from odoo_sync_cli.store import (
+from odoo_sync_cli.models import (
     DONE,
+    FULL,
     IDLE,
     IN_PROGRESS,
-    MIGRATIONS,
+    NO_SECRET,
     NOT_STARTED,
+    RECONCILE,
     Batch,
+    ModulePlan,
+    PlannedBatch,
+    SecretLocation,
+)
+from odoo_sync_cli.store import (
+    MIGRATIONS,
     FieldColumn,
     LeaseError,
-    ModulePlan,
     Store,
     TableSpec,
     record_to_row,

@@ -40,11 +40,11 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.models import Batch, UserRecord
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.progress import NullReporter
 from odoo_sync_cli.simulator.store import SimStore
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from odoo_sync_cli.store import Batch, UserRecord
 from torture.common import (
     CampaignResult,
     MirrorDiff,

@@ -43,10 +43,10 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.models import UserRecord
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from odoo_sync_cli.store import UserRecord
 from torture.common import CampaignResult, MirrorDiff, Scale, mirror_diff, odoosync, settings_for
 
 USERS = {"alice": ("east", "auto"), "bob": ("west", "jsonrpc")}
