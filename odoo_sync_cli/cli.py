@@ -31,7 +31,7 @@ from odoo_sync_cli.scheduler import Scheduler, stop_on_signals
 @dataclass
 class _State:
     config: Path | None = None
-    db: Path | None = None
+    db: str | None = None
     debug: bool = False
 
     def settings(self) -> Settings:
@@ -162,6 +162,13 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _database_option(value: str | None) -> str | None:
+    """A path must not name a directory; a database URL goes on as it is, to the mirror."""
+    if value is not None and "://" not in value and Path(value).expanduser().is_dir():
+        raise typer.BadParameter(f"file {value!r} is a directory.")
+    return value
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -180,11 +187,11 @@ def root(
         ),
     ] = None,
     db: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--db",
             help="The odoosync database file (also ODOOSYNC_DB). Default: in the user data dir.",
-            dir_okay=False,
+            callback=_database_option,
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,

@@ -150,6 +150,10 @@ class HttpSettings(_Strict):
     retry: RetrySettings = RetrySettings()
 
 
+def _path_text(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
 def _check_domain(value: Any) -> Any:
     if isinstance(value, list):
         validate_domain(value)
@@ -249,7 +253,8 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    db: Path | None = None
+    # A path (a SQLite file); kept as text so that a database URL reaches mirror.open_mirror.
+    db: Annotated[str | None, BeforeValidator(_path_text)] = None
     # Where new secrets go (see credentials.py): auto = encrypted when a key is configured, else
     # the OS keyring when it has a safe backend, else the credentials file.
     secret_store: Literal["auto", "keyring", "file", "encrypted"] = "auto"
@@ -292,7 +297,7 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         if self.db is not None:
-            return self.db.expanduser()
+            return Path(self.db).expanduser()
         return platformdirs.user_data_path(APP_NAME) / DB_FILE_NAME
 
     @property
@@ -462,7 +467,7 @@ def _format_error(
 def load_settings(
     config: Path | None = None,
     *,
-    db: Path | None = None,
+    db: Path | str | None = None,
     cwd: Path | None = None,
 ) -> Settings:
     """Read the settings files, the environment and the flags; raise ConfigError when wrong."""

@@ -13,6 +13,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from odoo_sync_cli.errors import CursorError
+
+__all__ = [
+    "NO_ACTIVE_TEST",
+    "ORDER_BY_ID",
+    "CursorError",
+    "Domain",
+    "advance_cursor",
+    "and_domains",
+    "format_datetime",
+    "id_list_domain",
+    "page_domain",
+    "page_is_last",
+    "parse_datetime",
+    "validate_cursor",
+    "validate_domain",
+    "window_domain",
+    "window_start",
+]
+
 Domain = list[Any]
 
 ORDER_BY_ID = "id asc"
@@ -23,10 +43,6 @@ _BINARY = frozenset({"&", "|"})
 _TRUE_LEAF = (1, "=", 1)
 _FALSE_LEAF = (0, "=", 1)
 ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
-
-
-class CursorError(ValueError):
-    """A page or a stored cursor breaks the paging rules (ids ascending, past the cursor)."""
 
 
 def _is_leaf(term: Any) -> bool:

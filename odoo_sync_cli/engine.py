@@ -33,6 +33,7 @@ from odoo_sync_cli.errors import (
     AuthenticationError,
     ConfigError,
     CredentialError,
+    LeaseError,
     ModelNotFoundError,
     OdooError,
     OdooSyncError,
@@ -41,6 +42,9 @@ from odoo_sync_cli.errors import (
     StoreError,
     safe_url,
 )
+from odoo_sync_cli.mirror import Mirror, mirror_exists, open_mirror
+from odoo_sync_cli.mirror.base import lease_owner_id
+from odoo_sync_cli.mirror.codec import TableSpec
 from odoo_sync_cli.models import (
     BATCH_FAILED,
     DONE,
@@ -78,7 +82,6 @@ from odoo_sync_cli.planner import (
 )
 from odoo_sync_cli.progress import LoopReporter, NullLoopReporter, NullReporter, Reporter
 from odoo_sync_cli.runner import PageResult, ReadAhead, list_ids, run_page, run_reconcile_page
-from odoo_sync_cli.store import LeaseError, Store, TableSpec, lease_owner_id
 
 ClientFactory = Callable[[UserRecord, Settings], OdooClient]
 
@@ -307,9 +310,9 @@ class SecretsUpgrade:
 
 def open_store(
     settings: Settings, *, create: bool = False, upgrade: SecretsUpgrade | None = None
-) -> Store:
+) -> Mirror:
     """Open the database; secrets an older version kept in it in clear move out first."""
-    store = Store.open(settings.db_path, create=create)
+    store = open_mirror(settings, create=create)
     try:
         _move_plain_secrets(store, settings, upgrade or SecretsUpgrade())
     except BaseException:
@@ -318,7 +321,7 @@ def open_store(
     return store
 
 
-def _move_plain_secrets(store: Store, settings: Settings, upgrade: SecretsUpgrade) -> None:
+def _move_plain_secrets(store: Mirror, settings: Settings, upgrade: SecretsUpgrade) -> None:
     plain = store.plain_secrets()
     if plain:
         stores = secret_stores(settings)
@@ -340,7 +343,7 @@ def move_plain_secrets(settings: Settings) -> SecretsUpgrade:
     A file that cannot be opened is left to the command itself to report.
     """
     upgrade = SecretsUpgrade()
-    if not settings.db_path.is_file():
+    if not mirror_exists(settings):
         return upgrade
     try:
         with open_store(settings, upgrade=upgrade):
@@ -379,7 +382,7 @@ def _protocol(value: str) -> Any:
     return value
 
 
-def _get_user(store: Store, name: str) -> UserRecord:
+def _get_user(store: Mirror, name: str) -> UserRecord:
     user = store.get_user(name)
     if user is None:
         known = ", ".join(u.name for u in store.list_users()) or "none yet"
@@ -390,7 +393,7 @@ def _get_user(store: Store, name: str) -> UserRecord:
     return user
 
 
-def _targets(store: Store, names: Sequence[str] | None) -> list[UserRecord]:
+def _targets(store: Mirror, names: Sequence[str] | None) -> list[UserRecord]:
     if names:
         return [_get_user(store, n) for n in dict.fromkeys(names)]
     users = store.list_users()
@@ -403,7 +406,7 @@ def _targets(store: Store, names: Sequence[str] | None) -> list[UserRecord]:
 class _Held:
     """A user's lease for the length of a ``with`` block."""
 
-    store: Store
+    store: Mirror
     user: str
     owner: str = field(default_factory=lease_owner_id)
 
@@ -477,7 +480,7 @@ def _secret_in_hand(
 
 def _keep_secret(
     stores: SecretStores,
-    store: Store,
+    store: Mirror,
     user: UserRecord,
     kind: str,
     secret: SecretStr,
@@ -613,7 +616,7 @@ def user_add(
     draft = _draft(name, url, database, login, protocol, insecure)
     kind = stores.choose(_which_store(secret_store, secret_env), env=secret_env)
     use_secret = _secret_in_hand(stores, draft, kind, secret, secret_env)
-    if settings.db_path.exists():
+    if mirror_exists(settings):
         with open_store(settings) as store:
             if store.get_user(name) is not None:
                 raise ConfigError(
@@ -792,7 +795,7 @@ def _high_point(client: OdooClient, model: str, domain: Sequence[Any]) -> str | 
 
 
 def _plan_user(
-    store: Store,
+    store: Mirror,
     client: OdooClient,
     user: UserRecord,
     us: UserSettings,
@@ -834,7 +837,16 @@ def _plan_user(
         count_note = None
         if full or is_first_sync(from_state):
             ids = list_ids(client, module.model, domain, us.id_page_size)
-            batches = plan_full(module.name, module.model, ids, us.batch_size)
+            try:
+                batches = plan_full(module.name, module.model, ids, us.batch_size)
+            except CursorError as exc:
+                raise ServerError(
+                    f"the server listed ids out of order ({exc})",
+                    user=user.name,
+                    url=user.url,
+                    model=module.model,
+                    method="search",
+                ) from exc
             count, count_note = trusted_count(count, sum(b.expected for b in batches))
             if count_note:
                 reporter.note(user.name, f"{module.name}: {count_note}")
@@ -920,7 +932,7 @@ def prepare(
 
 
 def _prepare_user(
-    store: Store,
+    store: Mirror,
     settings: Settings,
     user: UserRecord,
     full: bool,
@@ -949,7 +961,7 @@ def _prepare_user(
             )
 
 
-def _unchanged_since_read(store: Store, user: UserRecord) -> None:
+def _unchanged_since_read(store: Mirror, user: UserRecord) -> None:
     """Refuse to plan a user another process planned between our read and our lease.
 
     Two loops can both read a user as queued; the one that takes the lease second must not
@@ -1055,7 +1067,7 @@ def _idle_note(user: UserRecord) -> str:
 
 
 def _step_user(
-    store: Store,
+    store: Mirror,
     settings: Settings,
     user: UserRecord,
     budget: _Budget,
@@ -1186,7 +1198,7 @@ def _cursor_error(user: UserRecord, batch: Batch, exc: CursorError) -> ServerErr
 
 def _one_page(
     client: OdooClient,
-    store: Store,
+    store: Mirror,
     lease: Lease,
     batch: Batch,
     spec: TableSpec,
@@ -1298,7 +1310,7 @@ def clear(
     return results
 
 
-def _module_table(store: Store, settings: Settings, user: str, module: str) -> str:
+def _module_table(store: Mirror, settings: Settings, user: str, module: str) -> str:
     row = store.module_row(user, module)
     if row is not None:
         return row.table_name
@@ -1361,7 +1373,7 @@ def retry(settings: Settings, *, users: Sequence[str] | None = None) -> list[Que
 # --------------------------------------------------------------------------- diagnostics
 
 
-def _one_user(store: Store, name: str | None, command: str) -> UserRecord:
+def _one_user(store: Mirror, name: str | None, command: str) -> UserRecord:
     """The named user, or the only one there is."""
     if name:
         return _get_user(store, name)

@@ -13,8 +13,14 @@ Hierarchy (exit code on the right; a subclass keeps its parent's code)::
     │   └── CredentialError                a secret store cannot give or keep a secret:
     │                                      keyring locked or absent, credentials file
     │                                      readable by others or bad TOML, key missing
-    ├── StoreError                         the local SQLite database: not SQLite,        7
-    │                                      locked, read-only, full
+    ├── StoreError                         the mirror database: not ours, locked,        7
+    │   │                                  read-only, full, a damaged cursor
+    │   └── LeaseError                     another process works on the user (or took
+    │                                      it over while a page was read)
+    ├── CursorError                        a page or a stored cursor breaks the paging   1
+    │                                      rules (ids ascending past the cursor); the
+    │                                      engine reports it as a ServerError or a
+    │                                      StoreError, naming the user
     ├── VerificationError                  test-complete / validate-cursor mismatch      8
     └── OdooError                          talking to Odoo; names user, server, model    5
         ├── AuthenticationError            bad login or password, API key rejected       4
@@ -121,8 +127,10 @@ __all__ = [
     "ConfigError",
     "ConnectionLostError",
     "CredentialError",
+    "CursorError",
     "DatabaseNotFoundError",
     "InvalidRequestError",
+    "LeaseError",
     "MethodNotFoundError",
     "ModelNotFoundError",
     "NotFoundError",
@@ -188,10 +196,18 @@ class CredentialError(ConfigError):
 
 
 class StoreError(OdooSyncError):
-    """The local SQLite database cannot be used: not SQLite, locked, read-only or full."""
+    """The mirror database cannot be used: not odoosync's, locked, read-only or full."""
 
     exit_code = 7
     default_hint = "Check the database path (--db), its permissions and the free disk space."
+
+
+class LeaseError(StoreError):
+    """Another live process holds the user's lease (or took it over meanwhile)."""
+
+
+class CursorError(OdooSyncError):
+    """A page or a stored cursor breaks the paging rules (ids ascending, past the cursor)."""
 
 
 class VerificationError(OdooSyncError):

@@ -1,4 +1,4 @@
-"""One page of a batch: fetch it from Odoo, then store it with its cursor in one transaction.
+"""One page of a batch: fetch it from Odoo, then commit it with its cursor in one transaction.
 
 A data page is ``search_read(model, filter + bounds + [('id', '>', cursor)], fields,
 order='id asc', limit=page_size, context={'active_test': False})``. A reconcile page lists ids the
@@ -21,9 +21,10 @@ from odoo_sync_cli.domain import (
     page_domain,
     page_is_last,
 )
+from odoo_sync_cli.mirror.base import Page, ReconcilePage, RecordSink
+from odoo_sync_cli.mirror.codec import TableSpec
 from odoo_sync_cli.models import BATCH_DONE, RUNNING, Batch, Lease
 from odoo_sync_cli.odoo import OdooClient
-from odoo_sync_cli.store import Store, TableSpec
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def _after(batch: Batch, cursor: int, count: int, done: bool) -> Batch:
 
 def run_page(
     client: OdooClient,
-    store: Store,
+    sink: RecordSink,
     lease: Lease,
     batch: Batch,
     spec: TableSpec,
@@ -151,22 +152,22 @@ def run_page(
     done = page_is_last(ids, page_size, batch.hi_id)  # type: ignore[arg-type]
     if read_ahead is not None and more and not done:
         read_ahead.start(batch.id, cursor, lambda: fetch(cursor))
-    store.store_page(
-        user=lease.user,
-        owner=lease.owner,
-        ttl=lease.ttl,
-        batch=batch,
-        spec=spec,
-        records=records,
-        cursor=cursor,
-        done=done,
+    sink.write_page(
+        Page(
+            lease=lease,
+            batch=batch,
+            spec=spec,
+            records=records,
+            cursor=cursor,
+            done=done,
+        )
     )
     return PageResult(_after(batch, cursor, len(records), done), len(records), done)
 
 
 def run_reconcile_page(
     client: OdooClient,
-    store: Store,
+    sink: RecordSink,
     lease: Lease,
     batch: Batch,
     spec: TableSpec,
@@ -186,7 +187,7 @@ def run_reconcile_page(
     )
     cursor = advance_cursor(batch.cursor, ids)
     done = len(ids) < id_page_size
-    missing = store.missing_ids(lease.user, spec.table, ids)
+    missing = sink.missing_ids(lease.user, spec.table, ids)
     records: list[dict[str, Any]] = []
     for start in range(0, len(missing), page_size):
         chunk = missing[start : start + page_size]
@@ -200,18 +201,18 @@ def run_reconcile_page(
                 context=dict(NO_ACTIVE_TEST),
             )
         )
-    removed = store.reconcile_page(
-        user=lease.user,
-        owner=lease.owner,
-        ttl=lease.ttl,
-        batch=batch,
-        spec=spec,
-        server_ids=ids,
-        hi_id=None if done else cursor,
-        records=records,
-        cursor=cursor,
-        done=done,
-        hard_delete=hard_delete,
+    removed = sink.reconcile_page(
+        ReconcilePage(
+            lease=lease,
+            batch=batch,
+            spec=spec,
+            records=records,
+            cursor=cursor,
+            done=done,
+            server_ids=ids,
+            hi_id=None if done else cursor,
+            hard_delete=hard_delete,
+        )
     )
     after = replace(_after(batch, cursor, len(ids), done), restored=batch.restored + len(records))
     return PageResult(after, len(records), done, removed)

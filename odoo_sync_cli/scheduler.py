@@ -40,6 +40,7 @@ from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.errors import (
     ConfigError,
+    LeaseError,
     OdooError,
     OdooSyncError,
     RateLimitedError,
@@ -57,7 +58,6 @@ from odoo_sync_cli.models import (
 )
 from odoo_sync_cli.planner import is_due
 from odoo_sync_cli.progress import LoopReporter, NullLoopReporter
-from odoo_sync_cli.store import LeaseError
 
 # State words the loop reports besides the sync statuses.
 PREPARING = "preparing"

@@ -6,10 +6,10 @@ missing and ten extra ids are listed); and a random sample of records must equal
 of them, field by field (by ``search_read`` on their ids, as the sync reads: Odoo's ``read``
 lists an x2many's archived records where ``search_read`` does not).
 
-The sample is compared twice. First the fresh record goes through the store's own converter
-(:func:`odoo_sync_cli.store.record_to_row`) and must give the stored row column by column: the
-same code path that wrote the row, so nothing differs by representation. But a bug in that
-converter would then hide itself, so the many2one and x2many columns are also checked against
+The sample is compared twice. First the fresh record goes through the mirror's own converter
+(:func:`odoo_sync_cli.mirror.codec.record_to_row`) and must give the stored row column by
+column: the same code path that wrote the row, so nothing differs by representation. But a bug in
+that converter would then hide itself, so the many2one and x2many columns are also checked against
 the raw API values directly: ``<field>`` against ``value[0]``, ``<field>_name`` against
 ``value[1]``, and the JSON of an x2many against the id list.
 
@@ -31,12 +31,13 @@ from typing import Any
 
 from odoo_sync_cli.domain import NO_ACTIVE_TEST, ORDER_BY_ID
 from odoo_sync_cli.errors import VerificationError
+from odoo_sync_cli.mirror.base import RecordSink
+from odoo_sync_cli.mirror.codec import X2MANY, FieldColumn, TableSpec, record_to_row
 from odoo_sync_cli.models import MODULE_OK, RECONCILE, Batch, ModuleRow
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.planner import trusted_count
 from odoo_sync_cli.progress import LoopReporter
 from odoo_sync_cli.runner import list_ids
-from odoo_sync_cli.store import X2MANY, FieldColumn, Store, TableSpec, record_to_row
 
 DEFAULT_SAMPLE = 50
 LISTED_IDS = 10
@@ -268,7 +269,7 @@ class SyncTimer:
 
 
 def verify_module(
-    store: Store,
+    store: RecordSink,
     client: OdooClient,
     user: str,
     row: ModuleRow,

@@ -11,10 +11,12 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
-from odoo_sync_cli import engine, store
+from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
 from odoo_sync_cli.errors import AccessDeniedError, StoreError
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
+from odoo_sync_cli.mirror.sqlite import connection as sqlite_connection
 from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
 from odoo_sync_cli.simulator.server import (
     ADMIN_NAME,
@@ -28,7 +30,6 @@ from odoo_sync_cli.simulator.server import (
     default_api_key,
 )
 from odoo_sync_cli.simulator.testing import Simulator, build_store, start_simulator
-from odoo_sync_cli.store import Store
 from torture.common import free_port
 
 
@@ -192,7 +193,7 @@ def test_user_add_refuses_to_move_into_a_foreign_file(tmp_path: Path) -> None:
     assert "not an odoosync database" in one_line(result)
     assert foreign.read_bytes() == before
     with pytest.raises(StoreError, match=r"another program's tables \(notes\)"):
-        Store.open(foreign, create=True)
+        SqliteMirror.open(foreign, create=True)
     assert foreign.read_bytes() == before
 
 
@@ -217,7 +218,7 @@ def test_database_under_a_file_is_explained(tmp_path: Path) -> None:
 def test_reads_work_while_another_process_writes(
     alice: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "BUSY_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(sqlite_connection, "BUSY_TIMEOUT_SECONDS", 0.2)
     holder = sqlite3.connect(alice, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:

@@ -214,3 +214,20 @@ def test_unexpected_errors_are_one_line_too(db: Path, monkeypatch: pytest.Monkey
     result = run("status")
     assert_one_line_error(result, 1, "unexpected RuntimeError: disk on fire")
     assert "--debug" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["status"], ["user", "list"], ["prepare"], ["queue"]])
+def test_a_database_server_url_is_refused_without_showing_its_password(
+    args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql://odoosync:hunter2@db.example.com/mirror"
+    for given in (["--db", url], []):
+        monkeypatch.setenv("ODOOSYNC_DB", url if not given else "unused.db")
+        result = run(*given, *args)
+        assert_one_line_error(result, 3, "keeps its mirror in a SQLite file only")
+        assert "hunter2" not in result.output
+
+
+def test_a_directory_given_as_the_database_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("--db", str(tmp_path), "status")
+    assert_one_line_error(result, 2, "is a directory")

@@ -173,7 +173,10 @@ def test_every_failure_builder_has_a_row() -> None:
 def test_tree_shape_and_exit_codes() -> None:
     expected: dict[str, tuple[str, int]] = {
         "ConfigError": ("OdooSyncError", 3),
+        "CredentialError": ("ConfigError", 3),
         "StoreError": ("OdooSyncError", 7),
+        "LeaseError": ("StoreError", 7),
+        "CursorError": ("OdooSyncError", 1),
         "VerificationError": ("OdooSyncError", 8),
         "OdooError": ("OdooSyncError", 5),
         "AuthenticationError": ("OdooError", 4),
@@ -207,6 +210,48 @@ def test_every_exported_class_is_drawn_in_the_docstring() -> None:
     for name, value in inspect.getmembers(errors, inspect.isclass):
         if issubclass(value, errors.OdooSyncError):
             assert re.search(rf"\b{name}\b", tree), name
+
+
+def drawn_tree() -> list[tuple[str, str | None, int]]:
+    """(class, parent, exit code) for each class the docstring draws, in its order."""
+    tree = DOC[DOC.index("Hierarchy") : DOC.index("How the transports translate")]
+    entry = re.compile(r"^(?P<lead>[ │├└─]*)(?P<name>[A-Z][A-Za-z]*Error)\b(?P<rest>.*)$")
+    # The exit codes stand in one column, the one of the root's code.
+    root = next(line for line in tree.splitlines() if line.startswith("    OdooSyncError"))
+    column = len(root.rstrip()) - 1
+    drawn: list[tuple[str, str | None, int]] = []
+    path: list[tuple[str, int]] = []  # the classes above the current line, with their codes
+    for line in tree.splitlines():
+        found = entry.match(line)
+        lead = found["lead"] if found else ""
+        if found is None or not (lead == "    " or lead.endswith("── ")):
+            continue  # a line that goes on with the text of the class above
+        depth = (len(found["lead"]) - 4) // 4
+        code = re.fullmatch(r"\s*(\d+)\s*", line[column - 1 :])
+        path = path[:depth]
+        parent = path[-1] if path else None
+        exit_code = int(code.group(1)) if code else parent[1] if parent else 1
+        drawn.append((found["name"], parent[0] if parent else None, exit_code))
+        path.append((found["name"], exit_code))
+    return drawn
+
+
+def test_the_drawn_tree_matches_the_classes_row_by_row() -> None:
+    drawn = drawn_tree()
+    classes = {
+        name
+        for name, value in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(value, errors.OdooSyncError)
+    }
+    assert [name for name, _, _ in drawn if name in classes] == [name for name, _, _ in drawn]
+    assert {name for name, _, _ in drawn} == classes
+    for name, parent, code in drawn:
+        cls = getattr(errors, name)
+        if parent is None:
+            assert cls is errors.OdooSyncError
+        else:
+            assert getattr(errors, parent) in cls.__bases__, (name, parent)
+        assert cls.exit_code == code, name
 
 
 def test_messages_name_user_server_model_and_say_what_to_do() -> None:

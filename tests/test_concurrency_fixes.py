@@ -11,9 +11,10 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.errors import LeaseError
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.scheduler import Scheduler
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import LeaseError, Store
 
 FAST_RETRY = {"retry": {"attempts": 2, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 
@@ -50,16 +51,16 @@ def race_at_lease(
     monkeypatch: pytest.MonkeyPatch, other_process: Callable[[str], Any]
 ) -> list[str]:
     """Run ``other_process(user)`` once, just before this process takes a user's lease."""
-    original = Store.acquire_lease
+    original = SqliteMirror.acquire_lease
     raced: list[str] = []
 
-    def acquire(self: Store, name: str, owner: str, ttl: float) -> None:
+    def acquire(self: SqliteMirror, name: str, owner: str, ttl: float) -> None:
         if not raced:
             raced.append(name)
             other_process(name)
         original(self, name, owner, ttl)
 
-    monkeypatch.setattr(Store, "acquire_lease", acquire)
+    monkeypatch.setattr(SqliteMirror, "acquire_lease", acquire)
     return raced
 
 
@@ -90,7 +91,7 @@ def test_a_user_planned_by_another_process_meanwhile_is_not_planned_again(
         assert result.refused and "planned by another odoosync process" in result.refused
     assert raced == ["alice"]
     assert plans_made(sim) == 1
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         first = store.batches("alice")[0]
     assert first.cursor > 0, "the page read under the other plan stays"
     report = engine.step(settings)

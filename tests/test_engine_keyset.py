@@ -18,9 +18,9 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import Store
 
 DATASET = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19" / "dataset"
 PAGE = 1000
@@ -73,7 +73,7 @@ def _odoosync_ids(tmp_path: Path, sim: Simulator, secret: str) -> list[int]:
     )
     engine.prepare(settings)
     assert engine.step(settings).users[0].status == "done"
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         return [r["id"] for r in store.read_records("u", "res_partner")]
 
 

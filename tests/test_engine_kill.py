@@ -23,8 +23,8 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
-from odoo_sync_cli.store import Store
 
 CONFIG = """
 page_size = 40
@@ -141,13 +141,13 @@ def test_kill_9_at_random_pages_then_resume(tmp_path: Path, server: dict[str, An
             killed_mid_sync += 1
     assert killed_mid_sync >= 3, "the kills should land while the sync is running"
 
-    with Store.open(db) as store:
+    with SqliteMirror.open(db) as store:
         assert any(b.status == "running" or b.status == "done" for b in store.batches("alice"))
     report = engine.step(settings)
     assert not report.errors
     assert engine.user_get(settings, "alice").status == "done"
 
-    with Store.open(db) as store:
+    with SqliteMirror.open(db) as store:
         for module in settings.for_user("alice").modules:
             mine = store.read_records("alice", module.table)
             fields = list(mine[0]) if mine else ["id"]

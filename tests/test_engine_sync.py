@@ -20,12 +20,14 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.errors import (
     AuthenticationError,
     ConfigError,
+    LeaseError,
     OdooSyncError,
     ServiceUnavailableError,
 )
+from odoo_sync_cli.mirror.base import lease_owner_id
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.progress import RecordingReporter
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import LeaseError, Store, lease_owner_id
 
 ALL_FIELDS = {
     name: {"exclude": []} for name in ("contacts", "sale_orders", "invoices", "employees")
@@ -66,7 +68,7 @@ def mirror_vs_server(
 ) -> Iterable[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     """Per module: the mirror's live records, and the server's, in the same fields, by id."""
     sim_store = sim.stores[database or sim.database]
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
             ids = set(
@@ -138,7 +140,7 @@ def test_full_sync_of_two_users_equals_the_server_every_field(
     assert [u.status for u in report.users] == ["done", "done"]
     assert_mirror_equals(settings, "alice", sim, "acme")
     assert_mirror_equals(settings, "bob", sim, "globex")
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         partners = store.read_records("alice", "res_partner")
         assert any(p["active"] is False for p in partners), "archived records are mirrored"
         assert store.mirrored_count("bob", "res_partner") == 450
@@ -166,7 +168,7 @@ def test_default_fields_leave_out_chatter_and_keep_the_essentials(
     add_user(settings, simulator, "alice")
     sync(settings, "alice")
     assert_mirror_equals(settings, "alice", simulator)
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         columns = set(store.db.table("res_partner").columns_dict)
         assert {
             "id",
@@ -224,7 +226,7 @@ def test_changes_during_and_between_syncs_are_caught(
     created_during = sim.create("res.partner", [{"name": "Created during sync 1"}])
     sync_report = engine.step(settings)
     assert not sync_report.errors
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         alice = {r["id"]: r for r in store.read_records("alice", "res_partner")}
     assert created_during[0] in alice, "the open-ended last range reads new records"
     assert alice[late_read]["email"] == "late@example.com"
@@ -252,7 +254,7 @@ def test_changes_during_and_between_syncs_are_caught(
     assert_mirror_equals(settings, "alice", sim)
 
     # The same changes through a user without look-back and reconcile show why both exist.
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         nolook = {r["id"]: r for r in store.read_records("nolook", "res_partner")}
         deleted = {r["id"] for r in store.table_rows("alice", "res_partner") if r["_deleted_at"]}
     assert nolook[d]["name"] != "Late inside look-back"
@@ -337,7 +339,7 @@ def test_a_sync_planned_again_starts_from_the_old_mark(
     engine.prepare(settings)
     engine.prepare(settings, users=["alice"], restart=True)
     engine.step(settings)
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         emails = {r["id"]: r["email"] for r in store.read_records("alice", "res_partner")}
     assert (emails[first], emails[second]) == ("first@example.com", "second@example.com")
 
@@ -408,7 +410,7 @@ def test_retriable_failure_keeps_the_cursor_and_retry_resumes(
     assert "alice" in str(info.value)
     user = engine.user_get(settings, "alice")
     assert user.status == "failed" and user.last_error and "503" in user.last_error
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         failed = [b for b in store.batches("alice") if b.status == "failed"]
         assert len(failed) == 1 and failed[0].cursor == 300 and failed[0].synced == 300
     # step leaves a failed user alone until its work is re-queued.
@@ -475,7 +477,7 @@ def test_a_page_out_of_id_order_fails_the_batch_and_stores_nothing(
 
     with pytest.raises(OdooSyncError, match="out of id order"):
         engine.step(settings, users=["alice"], connect=shuffling)
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         assert store.mirrored_count("alice", "res_partner") == 0
         batch = store.batches("alice")[0]
         assert (batch.status, batch.cursor) == ("failed", 0)
@@ -501,7 +503,7 @@ def test_two_processes_never_work_one_user(tmp_path: Path, simulator: Simulator)
     settings = make_settings(tmp_path, modules={"contacts": {"fields": ["name"]}})
     add_user(settings, simulator, "alice")
     engine.prepare(settings)
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         store.acquire_lease("alice", lease_owner_id(), 60)  # a live process (this one) holds it
     with pytest.raises(LeaseError, match="another odoosync process"):
         engine.step(settings, users=["alice"])
@@ -536,7 +538,7 @@ def test_clear_one_module_then_it_syncs_in_full_again(tmp_path: Path, simulator:
     sync(settings, "alice", "bob")
     results = engine.clear(settings, user="alice", module="contacts")
     assert results[0].counts.records == 2000
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         assert store.mirrored_count("alice", "res_partner") == 0
         assert store.mirrored_count("bob", "res_partner") == 2000
         assert store.mirrored_count("alice", "sale_order") > 0

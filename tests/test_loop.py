@@ -25,12 +25,13 @@ from typer.testing import CliRunner
 from odoo_sync_cli import engine, render
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.mirror.base import lease_owner_id
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.models import Batch
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.progress import RecordingLoopReporter
 from odoo_sync_cli.scheduler import Backoff, Scheduler
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import Store, lease_owner_id
 
 FAST_RETRY = {"retry": {"attempts": 1, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
@@ -61,7 +62,7 @@ def add_user(
 def assert_mirror_equals(settings: Settings, user: str, sim: Simulator, database: str) -> None:
     """Every module's live mirror rows equal the simulator's rows, every mirrored field."""
     sim_store = sim.stores[database]
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
             ids = set(
@@ -400,12 +401,12 @@ def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
     add_user(settings, sim, "user-b", "b")
     alive = lease_owner_id()  # this process, another owner: a live holder
     dead = f"{socket.gethostname()}:{2**22 + 12345}:dead"  # no such process
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         store.acquire_lease("user-a", alive, 600)
         store.acquire_lease("user-b", dead, 600)
 
     def release() -> None:
-        with Store.open(settings.db_path) as store:
+        with SqliteMirror.open(settings.db_path) as store:
             store.release_lease("user-a", alive)
 
     reporter = RecordingLoopReporter()

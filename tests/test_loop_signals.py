@@ -25,8 +25,8 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
-from odoo_sync_cli.store import Store
 
 CONFIG = """
 page_size = 50
@@ -178,7 +178,7 @@ def assert_equal_to_server(settings: Settings, server: Server, user: str, databa
     """The mirror equals a fresh read of the server, module by module, and nothing is twice."""
     db = next(d for d in server.databases if d["database"] == database)
     conn = Connection("check", server.url, database, db["login"], SecretStr(db["api_key"]))
-    with Store.open(settings.db_path) as store, OdooClient(conn) as client:
+    with SqliteMirror.open(settings.db_path) as store, OdooClient(conn) as client:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
             fields = list(mine[0])
@@ -220,7 +220,7 @@ def test_sigterm_finishes_the_page_in_flight_then_a_rerun_completes_exactly(
     assert "Got SIGTERM" in output and "Stopped after" in output
     assert "\x1b" not in output, "a pipe gets no escape codes"
     assert engine.user_get(settings, user).status == "in_progress", "stopped mid-sync"
-    with Store.open(settings.db_path) as store:
+    with SqliteMirror.open(settings.db_path) as store:
         stored = sum(b.synced for b in store.batches(user))
     assert 0 < stored < 1500
 

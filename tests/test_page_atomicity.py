@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from odoo_sync_cli.errors import StoreError
-from odoo_sync_cli.models import FULL, Batch, ModulePlan, PlannedBatch, SecretLocation
-from odoo_sync_cli.store import Store, TableSpec
+from odoo_sync_cli.mirror.base import Page
+from odoo_sync_cli.mirror.codec import TableSpec
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
+from odoo_sync_cli.models import FULL, Batch, Lease, ModulePlan, PlannedBatch, SecretLocation
 
 FIELDS = {"id": "integer", "name": "char", "write_date": "datetime", "parent_id": "many2one"}
 OWNER = "test-host:1:owner"
@@ -42,7 +44,7 @@ def partners(ids: range) -> list[dict[str, Any]]:
 
 def setup_batch(db: Path) -> None:
     """A user with one running full batch of contacts, its cursor at 0, and an empty mirror."""
-    with Store.open(db, create=True) as store:
+    with SqliteMirror.open(db, create=True) as store:
         store.add_user(
             name="alice",
             url="http://127.0.0.1:1",
@@ -65,29 +67,29 @@ def setup_batch(db: Path) -> None:
         store.start_batch(batch.id, OWNER, "alice", TTL)
 
 
-def running(store: Store) -> tuple[Batch, TableSpec]:
+def running(store: SqliteMirror) -> tuple[Batch, TableSpec]:
     batch = store.next_batch("alice")
     assert batch is not None and batch.status == "running"
     return batch, store.table_spec("res_partner", list(FIELDS))
 
 
-def store_first_page(store: Store) -> None:
+def store_first_page(store: SqliteMirror) -> None:
     batch, spec = running(store)
-    store.store_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=batch,
-        spec=spec,
-        records=partners(range(1, 6)),
-        cursor=5,
-        done=False,
+    store.write_page(
+        Page(
+            lease=Lease("alice", OWNER, TTL),
+            batch=batch,
+            spec=spec,
+            records=partners(range(1, 6)),
+            cursor=5,
+            done=False,
+        )
     )
 
 
 def assert_neither(db: Path) -> None:
     """No row of the page and no move of the cursor; the next attempt stores both."""
-    with Store.open(db) as store:
+    with SqliteMirror.open(db) as store:
         assert store.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         batch, _ = running(store)
         rows = store.table_rows("alice", "res_partner")
@@ -107,7 +109,7 @@ def test_a_failure_inside_the_page_transaction_leaves_neither_rows_nor_cursor(
     db = tmp_path / "odoosync.db"
     setup_batch(db)
     table, event = where
-    with Store.open(db) as store:
+    with SqliteMirror.open(db) as store:
         store.conn.execute(
             f"CREATE TEMP TRIGGER injected AFTER {event} ON main.{table} "
             "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
@@ -124,9 +126,9 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_page_atomicity import store_first_page
-    from odoo_sync_cli.store import Store
+    from odoo_sync_cli.mirror.sqlite import SqliteMirror
 
-    store = Store.open(Path({db!r}))
+    store = SqliteMirror.open(Path({db!r}))
     store.conn.create_function("die", 0, lambda: os.kill(os.getpid(), signal.SIGKILL))
     store.conn.execute(
         "CREATE TEMP TRIGGER injected AFTER {event} ON main.{table} BEGIN SELECT die(); END"

@@ -17,9 +17,9 @@ from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
 from odoo_sync_cli.errors import ConfigError
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.models import NO_SECRET, SecretLocation
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import Store
 from torture.common import TlsProxy, self_signed_certificate
 
 SECRET = "Zz-secrets-fixes-Pw-4417"
@@ -64,7 +64,7 @@ def test_plain_http_to_a_remote_host_needs_insecure() -> None:
         *add("far", "http://odoo.example.com", "--no-check", "--insecure"), input=SECRET + "\n"
     )
     assert result.exit_code == 0, result.output
-    with Store.open(Path(os.environ["ODOOSYNC_DB"])) as db:
+    with SqliteMirror.open(Path(os.environ["ODOOSYNC_DB"])) as db:
         user = db.get_user("far")
         assert user is not None and user.insecure
 
@@ -144,7 +144,7 @@ def test_database_files_are_private_under_umask_000(tmp_path: Path) -> None:
     path = tmp_path / "fresh" / "odoosync.db"
     old = os.umask(0)
     try:
-        with Store.open(path, create=True) as db:
+        with SqliteMirror.open(path, create=True) as db:
             db.add_user(
                 name="u",
                 url="http://127.0.0.1:8069",
@@ -166,7 +166,7 @@ def test_database_files_are_private_under_umask_000(tmp_path: Path) -> None:
 
 def test_migration_adds_the_insecure_column(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    with Store.open(path, create=True) as db:
+    with SqliteMirror.open(path, create=True) as db:
         db.add_user(
             name="u",
             url="https://odoo.example.com",
@@ -179,7 +179,7 @@ def test_migration_adds_the_insecure_column(tmp_path: Path) -> None:
     conn.execute("ALTER TABLE _odoosync_users DROP COLUMN insecure")
     conn.execute("DELETE FROM _odoosync_migrations WHERE name = 'm002_user_insecure'")
     conn.close()
-    with Store.open(path) as db:
+    with SqliteMirror.open(path) as db:
         assert "m002_user_insecure" in db.applied_migrations()
         user = db.get_user("u")
         assert user is not None and user.insecure is False

@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from odoo_sync_cli.cli import app
+from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import Store
 from tests.keyring_backends import FILE_VARIABLE, InMemoryTestKeyring
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,7 +247,7 @@ def test_a_reader_holding_the_file_delays_the_rewrite_to_a_later_open(tmp_path: 
     db = tmp_path / "old.db"
     shutil.copyfile(LEGACY, db)
     reader = sqlite3.connect(db, isolation_level=None)
-    with Store.open(db) as store:  # the migration marks the rewrite as due
+    with SqliteMirror.open(db) as store:  # the migration marks the rewrite as due
         assert store.scrub_pending()
         store.conn.execute("PRAGMA busy_timeout = 50")
         reader.execute("BEGIN")

@@ -15,8 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from odoo_sync_cli import store as store_mod
-from odoo_sync_cli.errors import StoreError
+from odoo_sync_cli.errors import LeaseError, StoreError
+from odoo_sync_cli.mirror import base as mirror_base
+from odoo_sync_cli.mirror import codec
+from odoo_sync_cli.mirror.base import Page, ReconcilePage
+from odoo_sync_cli.mirror.codec import FieldColumn, TableSpec, record_to_row, row_to_record
+from odoo_sync_cli.mirror.sqlite import MIGRATIONS, SqliteMirror
+from odoo_sync_cli.mirror.sqlite import connection as sqlite_connection
 from odoo_sync_cli.models import (
     DONE,
     FULL,
@@ -26,21 +31,13 @@ from odoo_sync_cli.models import (
     NOT_STARTED,
     RECONCILE,
     Batch,
+    Lease,
     ModulePlan,
     PlannedBatch,
     SecretLocation,
 )
-from odoo_sync_cli.store import (
-    MIGRATIONS,
-    FieldColumn,
-    LeaseError,
-    Store,
-    TableSpec,
-    record_to_row,
-    row_to_record,
-)
 
-OWNER = store_mod.lease_owner_id()
+OWNER = mirror_base.lease_owner_id()
 TTL = 60.0
 
 PARTNER_FIELDS = {
@@ -87,7 +84,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path) -> Any:
-    with Store.open(db_path, create=True) as s:
+    with SqliteMirror.open(db_path, create=True) as s:
         s.add_user(
             name="alice",
             url="http://127.0.0.1:1",
@@ -107,7 +104,9 @@ def store(db_path: Path) -> Any:
         yield s
 
 
-def plan(s: Store, user: str, batches: list[PlannedBatch], *, table: str = "res_partner") -> None:
+def plan(
+    s: SqliteMirror, user: str, batches: list[PlannedBatch], *, table: str = "res_partner"
+) -> None:
     s.acquire_lease(user, OWNER, TTL)
     fields = tuple(PARTNER_FIELDS)
     s.save_plan(
@@ -133,18 +132,18 @@ def plan(s: Store, user: str, batches: list[PlannedBatch], *, table: str = "res_
 
 def test_missing_file_is_not_created(db_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
-        Store.open(db_path)
+        SqliteMirror.open(db_path)
     assert not db_path.exists()
     assert not db_path.parent.exists()
 
 
 def test_new_file_is_private_wal_and_migrated(db_path: Path) -> None:
-    with Store.open(db_path, create=True) as s:
+    with SqliteMirror.open(db_path, create=True) as s:
         assert s.applied_migrations() == [name for name, _ in MIGRATIONS]
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
-    with Store.open(db_path) as s:  # reopening applies nothing twice
+    with SqliteMirror.open(db_path) as s:  # reopening applies nothing twice
         assert s.applied_migrations() == [name for name, _ in MIGRATIONS]
 
 
@@ -153,7 +152,7 @@ def test_not_a_database(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not sqlite at all, just some text " * 40)
     before = junk.read_bytes()
     with pytest.raises(StoreError, match="not an odoosync database"):
-        Store.open(junk)
+        SqliteMirror.open(junk)
     assert junk.read_bytes() == before
 
 
@@ -162,23 +161,23 @@ def test_foreign_sqlite_database_is_left_alone(tmp_path: Path) -> None:
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE t (x)")
     with pytest.raises(StoreError, match="not an odoosync database"):
-        Store.open(other)
+        SqliteMirror.open(other)
     with sqlite3.connect(other) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
     assert names == ["t"]
 
 
 def test_database_from_a_newer_odoosync(db_path: Path) -> None:
-    Store.open(db_path, create=True).close()
+    SqliteMirror.open(db_path, create=True).close()
     with sqlite3.connect(db_path) as conn:
         conn.execute("INSERT INTO _odoosync_migrations VALUES ('m999_future', 'x')")
     with pytest.raises(StoreError, match="newer odoosync"):
-        Store.open(db_path)
+        SqliteMirror.open(db_path)
 
 
 def test_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is a directory"):
-        Store.open(tmp_path, create=True)
+        SqliteMirror.open(tmp_path, create=True)
 
 
 @pytest.mark.parametrize(
@@ -194,14 +193,14 @@ def test_directory_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_sqlite_errors_become_store_errors_with_a_hint(text: str, expected: str) -> None:
-    error = store_mod._describe(sqlite3.OperationalError(text), Path("/x/odoosync.db"))
+    error = sqlite_connection.describe(sqlite3.OperationalError(text), Path("/x/odoosync.db"))
     assert expected in str(error)
     assert error.hint
 
 
-def test_a_locked_database_is_a_store_error(store: Store, db_path: Path) -> None:
+def test_a_locked_database_is_a_store_error(store: SqliteMirror, db_path: Path) -> None:
     store.conn.execute("PRAGMA busy_timeout = 50")
-    with Store.open(db_path) as other:
+    with SqliteMirror.open(db_path) as other:
         other.conn.execute("BEGIN IMMEDIATE")
         with pytest.raises(StoreError, match="locked"):
             store.set_status("alice", DONE)
@@ -212,7 +211,7 @@ def test_a_locked_database_is_a_store_error(store: Store, db_path: Path) -> None
 # --- users --------------------------------------------------------------------------------------
 
 
-def test_users(store: Store) -> None:
+def test_users(store: SqliteMirror) -> None:
     alice = store.get_user("alice")
     assert alice is not None
     assert alice.status == NOT_STARTED
@@ -233,7 +232,7 @@ def test_users(store: Store) -> None:
         )
 
 
-def test_the_users_table_holds_locations_not_secrets(store: Store) -> None:
+def test_the_users_table_holds_locations_not_secrets(store: SqliteMirror) -> None:
     columns = [r[1] for r in store.conn.execute("PRAGMA table_info(_odoosync_users)")]
     assert "secret" not in columns and "secret_env" not in columns
     raw = store.conn.execute(
@@ -245,7 +244,7 @@ def test_the_users_table_holds_locations_not_secrets(store: Store) -> None:
     assert len(store.mirror_id()) == 16
 
 
-def test_status_and_errors(store: Store) -> None:
+def test_status_and_errors(store: SqliteMirror) -> None:
     store.set_status("alice", "failed", error="boom")
     alice = store.get_user("alice")
     assert alice is not None and (alice.status, alice.last_error) == ("failed", "boom")
@@ -257,24 +256,24 @@ def test_status_and_errors(store: Store) -> None:
 # --- leases -------------------------------------------------------------------------------------
 
 
-def test_lease_excludes_a_live_process(store: Store) -> None:
+def test_lease_excludes_a_live_process(store: SqliteMirror) -> None:
     store.acquire_lease("alice", OWNER, TTL)
     store.acquire_lease("alice", OWNER, TTL)  # re-entrant for the same owner
-    other = store_mod.lease_owner_id()  # same pid, so alive
+    other = mirror_base.lease_owner_id()  # same pid, so alive
     with pytest.raises(LeaseError, match="another odoosync process"):
         store.acquire_lease("alice", other, TTL)
     store.release_lease("alice", OWNER)
     store.acquire_lease("alice", other, TTL)
 
 
-def test_lease_of_a_dead_process_or_expired_is_taken_over(store: Store) -> None:
+def test_lease_of_a_dead_process_or_expired_is_taken_over(store: SqliteMirror) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,
         capture_output=True,
         text=True,
     )
-    dead = f"{store_mod.socket.gethostname()}:{proc.stdout.strip()}:dead"
+    dead = f"{mirror_base.socket.gethostname()}:{proc.stdout.strip()}:dead"
     store.acquire_lease("alice", dead, TTL)
     store.acquire_lease("alice", OWNER, TTL)
     far = "elsewhere:1:x"
@@ -286,7 +285,7 @@ def test_lease_of_a_dead_process_or_expired_is_taken_over(store: Store) -> None:
 # --- mirror tables ------------------------------------------------------------------------------
 
 
-def test_ensure_table_maps_types_to_columns(store: Store) -> None:
+def test_ensure_table_maps_types_to_columns(store: SqliteMirror) -> None:
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     assert spec.table == "res_partner"
     assert spec.fields == list(PARTNER_FIELDS)
@@ -309,7 +308,7 @@ def test_ensure_table_maps_types_to_columns(store: Store) -> None:
     assert pk == ["user", "id"]
 
 
-def test_new_server_fields_add_columns_and_names_never_collide(store: Store) -> None:
+def test_new_server_fields_add_columns_and_names_never_collide(store: SqliteMirror) -> None:
     store.ensure_table("res.partner", {"id": "integer", "company_id": "many2one"})
     spec = store.ensure_table(
         "res.partner",
@@ -323,7 +322,7 @@ def test_new_server_fields_add_columns_and_names_never_collide(store: Store) -> 
     assert len(names) == len(set(names))
 
 
-def test_type_changes(store: Store) -> None:
+def test_type_changes(store: SqliteMirror) -> None:
     store.ensure_table("res.partner", {"id": "integer", "ref": "char", "x": "char"})
     spec = store.ensure_table("res.partner", {"id": "integer", "ref": "text"})
     assert spec.columns[1].type == "text"
@@ -348,7 +347,7 @@ def test_rows_round_trip_to_records(
     for f, t in PARTNER_FIELDS.items():
         columns.append(
             FieldColumn(
-                f, t, f, store_mod._allocate(f"{f}_name", taken) if t == "many2one" else None
+                f, t, f, codec.allocate_column(f"{f}_name", taken) if t == "many2one" else None
             )
         )
     spec = TableSpec("res_partner", "res.partner", tuple(columns))
@@ -371,7 +370,7 @@ def test_rows_round_trip_to_records(
 # --- pages, atomically --------------------------------------------------------------------------
 
 
-def test_store_page_refuses_a_stale_batch_and_a_lost_lease(store: Store) -> None:
+def test_store_page_refuses_a_stale_batch_and_a_lost_lease(store: SqliteMirror) -> None:
     """The guards of a page's transaction (its atomicity: tests/test_page_atomicity.py)."""
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL, 0, None, expected=3)])
@@ -380,66 +379,66 @@ def test_store_page_refuses_a_stale_batch_and_a_lost_lease(store: Store) -> None
     store.start_batch(batch.id, OWNER, "alice", TTL)
     batch = store.next_batch("alice")
     assert batch is not None
-    store.store_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=batch,
-        spec=spec,
-        records=[partner(1), partner(2)],
-        cursor=2,
-        done=False,
+    store.write_page(
+        Page(
+            lease=Lease("alice", OWNER, TTL),
+            batch=batch,
+            spec=spec,
+            records=[partner(1), partner(2)],
+            cursor=2,
+            done=False,
+        )
     )
     after = store.next_batch("alice")
     assert after is not None and (after.cursor, after.synced, after.pages) == (2, 2, 1)
     # Storing from the stale batch (cursor 0) again must fail and leave nothing behind.
     with pytest.raises(StoreError, match="moved on"):
-        store.store_page(
-            user="alice",
-            owner=OWNER,
-            ttl=TTL,
-            batch=batch,
-            spec=spec,
-            records=[partner(3, name="should not land")],
-            cursor=3,
-            done=True,
+        store.write_page(
+            Page(
+                lease=Lease("alice", OWNER, TTL),
+                batch=batch,
+                spec=spec,
+                records=[partner(3, name="should not land")],
+                cursor=3,
+                done=True,
+            )
         )
     assert [r["id"] for r in store.read_records("alice", "res_partner")] == [1, 2]
     # A process that lost the lease cannot commit either.
     with pytest.raises(LeaseError):
-        store.store_page(
-            user="alice",
-            owner="someone-else",
-            ttl=TTL,
+        store.write_page(
+            Page(
+                lease=Lease("alice", "someone-else", TTL),
+                batch=after,
+                spec=spec,
+                records=[partner(3)],
+                cursor=3,
+                done=True,
+            )
+        )
+    assert store.mirrored_count("alice", "res_partner") == 2
+    store.write_page(
+        Page(
+            lease=Lease("alice", OWNER, TTL),
             batch=after,
             spec=spec,
             records=[partner(3)],
             cursor=3,
             done=True,
         )
-    assert store.mirrored_count("alice", "res_partner") == 2
-    store.store_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=after,
-        spec=spec,
-        records=[partner(3)],
-        cursor=3,
-        done=True,
     )
     assert store.next_batch("alice") is None
     assert store.read_records("alice", "res_partner") == [partner(1), partner(2), partner(3)]
 
 
-def test_damaged_cursor_is_caught_when_read(store: Store) -> None:
+def test_damaged_cursor_is_caught_when_read(store: SqliteMirror) -> None:
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL, 10, 20, expected=3)])
     store.conn.execute("UPDATE _odoosync_batches SET cursor = 25")
     with pytest.raises(StoreError, match="damaged: stored cursor 25 is past"):
         store.next_batch("alice")
 
 
-def test_fail_and_requeue(store: Store) -> None:
+def test_fail_and_requeue(store: SqliteMirror) -> None:
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL, 0, None)])
     batch = store.next_batch("alice")
     assert batch is not None
@@ -452,7 +451,7 @@ def test_fail_and_requeue(store: Store) -> None:
     assert store.get_user("alice").status == IN_PROGRESS  # type: ignore[union-attr]
 
 
-def test_reconcile_page_marks_gone_and_restores_within_bounds(store: Store) -> None:
+def test_reconcile_page_marks_gone_and_restores_within_bounds(store: SqliteMirror) -> None:
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", RECONCILE)])
     batch = store.next_batch("alice")
@@ -463,22 +462,22 @@ def test_reconcile_page_marks_gone_and_restores_within_bounds(store: Store) -> N
     seed_spec = spec
     # Mirror holds 1..6; the server lists 1, 2, 4 in the first page (hi 4) and 6, 7 later.
     store.conn.execute("BEGIN IMMEDIATE")
-    store._upsert("alice", seed_spec, [partner(i) for i in range(1, 7)], "t0")
-    store._upsert("bob", seed_spec, [partner(3)], "t0")
+    store._write_rows("alice", seed_spec, [partner(i) for i in range(1, 7)], "t0")
+    store._write_rows("bob", seed_spec, [partner(3)], "t0")
     store.conn.execute("COMMIT")
     assert store.missing_ids("alice", "res_partner", [1, 2, 4, 7]) == [7]
     gone = store.reconcile_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=batch,
-        spec=spec,
-        server_ids=[1, 2, 4],
-        hi_id=4,
-        records=[],
-        cursor=4,
-        done=False,
-        hard_delete=False,
+        ReconcilePage(
+            lease=Lease("alice", OWNER, TTL),
+            batch=batch,
+            spec=spec,
+            records=[],
+            cursor=4,
+            done=False,
+            server_ids=[1, 2, 4],
+            hi_id=4,
+            hard_delete=False,
+        )
     )
     assert gone == 1  # id 3; ids 5 and 6 lie beyond this page
     live = [r["id"] for r in store.read_records("alice", "res_partner")]
@@ -489,17 +488,17 @@ def test_reconcile_page_marks_gone_and_restores_within_bounds(store: Store) -> N
     # Last page: 6 and 7 listed, 7 was missing and is stored, 5 is gone.
     assert store.missing_ids("alice", "res_partner", [6, 7]) == [7]
     gone = store.reconcile_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=batch,
-        spec=spec,
-        server_ids=[6, 7],
-        hi_id=None,
-        records=[partner(7)],
-        cursor=7,
-        done=True,
-        hard_delete=False,
+        ReconcilePage(
+            lease=Lease("alice", OWNER, TTL),
+            batch=batch,
+            spec=spec,
+            records=[partner(7)],
+            cursor=7,
+            done=True,
+            server_ids=[6, 7],
+            hi_id=None,
+            hard_delete=False,
+        )
     )
     assert gone == 1
     assert [r["id"] for r in store.read_records("alice", "res_partner")] == [1, 2, 4, 6, 7]
@@ -508,22 +507,22 @@ def test_reconcile_page_marks_gone_and_restores_within_bounds(store: Store) -> N
     # A tombstoned id that comes back is missing again, and storing it revives it.
     assert store.missing_ids("alice", "res_partner", [3]) == [3]
     assert store.batches("alice")[0].restored == 1  # id 7
-    store.store_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=_fresh_running_batch(store, "alice"),
-        spec=spec,
-        records=[partner(3, name="Back again")],
-        cursor=3,
-        done=True,
+    store.write_page(
+        Page(
+            lease=Lease("alice", OWNER, TTL),
+            batch=_fresh_running_batch(store, "alice"),
+            spec=spec,
+            records=[partner(3, name="Back again")],
+            cursor=3,
+            done=True,
+        )
     )
     assert store.missing_ids("alice", "res_partner", [3]) == []
     revived = {r["id"]: r for r in store.read_records("alice", "res_partner")}[3]
     assert revived["name"] == "Back again"
 
 
-def _fresh_running_batch(store: Store, user: str) -> Batch:
+def _fresh_running_batch(store: SqliteMirror, user: str) -> Batch:
     """A new one-batch plan for ``user``, started."""
     plan(store, user, [PlannedBatch("contacts", "res.partner", FULL, 0, None, expected=1)])
     batch = store.next_batch(user)
@@ -534,7 +533,7 @@ def _fresh_running_batch(store: Store, user: str) -> Batch:
     return batch
 
 
-def test_hard_delete(store: Store) -> None:
+def test_hard_delete(store: SqliteMirror) -> None:
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", RECONCILE)])
     batch = store.next_batch("alice")
@@ -543,28 +542,28 @@ def test_hard_delete(store: Store) -> None:
     batch = store.next_batch("alice")
     assert batch is not None
     store.conn.execute("BEGIN IMMEDIATE")
-    store._upsert("alice", spec, [partner(1), partner(2)], "t0")
-    store._upsert("bob", spec, [partner(1), partner(3)], "t0")
+    store._write_rows("alice", spec, [partner(1), partner(2)], "t0")
+    store._write_rows("bob", spec, [partner(1), partner(3)], "t0")
     store.conn.execute("COMMIT")
     store.reconcile_page(
-        user="alice",
-        owner=OWNER,
-        ttl=TTL,
-        batch=batch,
-        spec=spec,
-        server_ids=[2],
-        hi_id=None,
-        records=[],
-        cursor=2,
-        done=True,
-        hard_delete=True,
+        ReconcilePage(
+            lease=Lease("alice", OWNER, TTL),
+            batch=batch,
+            spec=spec,
+            records=[],
+            cursor=2,
+            done=True,
+            server_ids=[2],
+            hi_id=None,
+            hard_delete=True,
+        )
     )
     assert [r["id"] for r in store.table_rows("alice", "res_partner")] == [2]
     # Another user's rows in the same ids are another server's records: untouched.
     assert [r["id"] for r in store.table_rows("bob", "res_partner")] == [1, 3]
 
 
-def test_finish_sync_moves_the_high_water_mark(store: Store) -> None:
+def test_finish_sync_moves_the_high_water_mark(store: SqliteMirror) -> None:
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL)])
     with pytest.raises(StoreError, match="unfinished"):
@@ -579,8 +578,15 @@ def test_finish_sync_moves_the_high_water_mark(store: Store) -> None:
     store.start_batch(batch.id, OWNER, "alice", TTL)
     batch = store.next_batch("alice")
     assert batch is not None
-    store.store_page(
-        user="alice", owner=OWNER, ttl=TTL, batch=batch, spec=spec, records=[], cursor=0, done=True
+    store.write_page(
+        Page(
+            lease=Lease("alice", OWNER, TTL),
+            batch=batch,
+            spec=spec,
+            records=[],
+            cursor=0,
+            done=True,
+        )
     )
     store.finish_sync("alice", OWNER, TTL)
     row = store.module_row("alice", "contacts")
@@ -597,11 +603,11 @@ def test_finish_sync_moves_the_high_water_mark(store: Store) -> None:
     assert [(p.module, p.batches_done, p.batches_total) for p in progress] == [("contacts", 1, 1)]
 
 
-def test_clear_and_remove_touch_one_user(store: Store) -> None:
+def test_clear_and_remove_touch_one_user(store: SqliteMirror) -> None:
     spec = store.ensure_table("res.partner", PARTNER_FIELDS)
     store.conn.execute("BEGIN IMMEDIATE")
-    store._upsert("alice", spec, [partner(1), partner(2)], "t0")
-    store._upsert("bob", spec, [partner(1)], "t0")
+    store._write_rows("alice", spec, [partner(1), partner(2)], "t0")
+    store._write_rows("bob", spec, [partner(1)], "t0")
     store.conn.execute("COMMIT")
     plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL)])
     counts = store.clear("alice", module="contacts", table="res_partner")
@@ -617,7 +623,7 @@ def test_clear_and_remove_touch_one_user(store: Store) -> None:
     assert store.mirrored_count("bob", "res_partner") == 0
 
 
-def test_module_domain_is_kept_with_the_plan(store: Store) -> None:
+def test_module_domain_is_kept_with_the_plan(store: SqliteMirror) -> None:
     store.acquire_lease("alice", OWNER, TTL)
     store.save_plan(
         "alice",
@@ -632,7 +638,7 @@ def test_module_domain_is_kept_with_the_plan(store: Store) -> None:
     assert os.path.exists(store.path)
 
 
-def test_x2many_are_stored_ascending_and_old_rows_are_normalised(store: Store) -> None:
+def test_x2many_are_stored_ascending_and_old_rows_are_normalised(store: SqliteMirror) -> None:
     """One canonical form: the same set always gives the same bytes, older mirrors included."""
     db_path = store.path
     with store as s:
@@ -643,15 +649,15 @@ def test_x2many_are_stored_ascending_and_old_rows_are_normalised(store: Store) -
         s.start_batch(batch.id, OWNER, "alice", TTL)
         batch = s.next_batch("alice")
         assert batch is not None
-        s.store_page(
-            user="alice",
-            owner=OWNER,
-            ttl=TTL,
-            batch=batch,
-            spec=spec,
-            records=[partner(1, child_ids=[9, 3, 7]), partner(2, category_id=[5, 1])],
-            cursor=2,
-            done=False,
+        s.write_page(
+            Page(
+                lease=Lease("alice", OWNER, TTL),
+                batch=batch,
+                spec=spec,
+                records=[partner(1, child_ids=[9, 3, 7]), partner(2, category_id=[5, 1])],
+                cursor=2,
+                done=False,
+            )
         )
     conn = sqlite3.connect(db_path, isolation_level=None)
     rows = "SELECT id, child_ids, category_id FROM res_partner ORDER BY id"
@@ -663,7 +669,7 @@ def test_x2many_are_stored_ascending_and_old_rows_are_normalised(store: Store) -
     conn.execute("UPDATE res_partner SET category_id = NULL WHERE id = 2")
     conn.execute("DELETE FROM _odoosync_migrations WHERE name = 'm004_x2many_sorted'")
     conn.close()
-    with Store.open(db_path) as s:
+    with SqliteMirror.open(db_path) as s:
         assert "m004_x2many_sorted" in s.applied_migrations()
         assert s.conn.execute(rows).fetchall() == [
             (1, "[3, 7, 9]", "[1, 5]"),

@@ -12,12 +12,13 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
-from odoo_sync_cli import engine, store, verify
+from odoo_sync_cli import engine, verify
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.mirror import codec
+from odoo_sync_cli.mirror.codec import TableSpec
 from odoo_sync_cli.progress import RecordingLoopReporter
 from odoo_sync_cli.simulator.testing import Simulator
-from odoo_sync_cli.store import TableSpec
 
 CONFIG = "page_size = 100\nbatch_size = 150\n"
 OTHER_MODULES = ("contacts", "sale_orders", "invoices")
@@ -167,7 +168,7 @@ def test_a_converter_bug_cannot_hide_itself(
     """The stored rows and the comparison share one converter; the raw checks do not."""
     settings = settings_for(config)
     add_alice(settings, sim)
-    real = store.record_to_row
+    real = codec.record_to_row
 
     def forgets_names(spec: TableSpec, record: Any) -> dict[str, Any]:
         row = real(spec, record)
@@ -176,7 +177,7 @@ def test_a_converter_bug_cannot_hide_itself(
                 row[col.name_column] = None
         return row
 
-    monkeypatch.setattr(store, "record_to_row", forgets_names)
+    monkeypatch.setattr(codec, "record_to_row", forgets_names)
     monkeypatch.setattr(verify, "record_to_row", forgets_names)
     report = engine.check_complete(settings, user="alice", sample=20, seed=1)
     assert not report.passed
@@ -238,7 +239,7 @@ def test_x2many_are_sets_on_a_server_whose_order_ties(
     assert all(json.loads(s) == sorted(json.loads(s)) for s in stored)
 
     # The comparison before x2many were sets: Odoo's order as read, kept and compared as is.
-    monkeypatch.setattr(store, "x2many_text", lambda v: None if v is False else json.dumps(v))
+    monkeypatch.setattr(codec, "x2many_text", lambda v: None if v is False else json.dumps(v))
     monkeypatch.setattr(verify, "same_ids", lambda a, b: a == b)
     engine.check_complete(settings, user="alice", sample=0)
     failures = [

@@ -92,10 +92,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "every stored page loses its last record",
         (
             Edit(
-                "self._upsert(user, spec, records, now)\n"
-                "            self._advance(batch, cursor, len(records), done, now)",
-                "self._upsert(user, spec, records[:-1], now)\n"
-                "            self._advance(batch, cursor, len(records), done, now)",
+                "self._write_rows(user, page.spec, records, now)\n"
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)",
+                "self._write_rows(user, page.spec, records[:-1], now)\n"
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)",
             ),
         ),
         (
@@ -133,13 +133,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "the cursor is committed before the rows, in a separate transaction",
         (
             Edit(
-                "            self._renew_lease(user, owner, ttl)\n"
-                "            self._upsert(user, spec, records, now)\n"
-                "            self._advance(batch, cursor, len(records), done, now)",
-                "            self._renew_lease(user, owner, ttl)\n"
-                "            self._advance(batch, cursor, len(records), done, now)\n"
+                "            self._renew_lease(user, page.lease.owner, page.lease.ttl)\n"
+                "            self._write_rows(user, page.spec, records, now)\n"
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)",
+                "            self._renew_lease(user, page.lease.owner, page.lease.ttl)\n"
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
                 "        with self._write():\n"
-                "            self._upsert(user, spec, records, now)",
+                "            self._write_rows(user, page.spec, records, now)",
             ),
         ),
         ("tests/test_page_atomicity.py", "torture:kill"),
@@ -190,10 +190,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "the last page of a batch ends the batch without being stored",
         (
             Edit(
-                "        spec=spec,\n        records=records,\n        cursor=cursor,\n"
-                "        done=done,\n    )\n    return PageResult(",
-                "        spec=spec,\n        records=[] if done else records,\n"
-                "        cursor=cursor,\n        done=done,\n    )\n    return PageResult(",
+                "            records=records,\n            cursor=cursor,\n"
+                "            done=done,\n        )\n    )\n    return PageResult(",
+                "            records=[] if done else records,\n            cursor=cursor,\n"
+                "            done=done,\n        )\n    )\n    return PageResult(",
             ),
         ),
         (
@@ -213,9 +213,10 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             Edit(
                 "        with self._write():\n"
-                "            self._renew_lease(user, owner, ttl)\n"
-                "            self._upsert(user, spec, records, now)",
-                "        with self._write():\n            self._upsert(user, spec, records, now)",
+                "            self._renew_lease(user, page.lease.owner, page.lease.ttl)\n"
+                "            self._write_rows(user, page.spec, records, now)",
+                "        with self._write():\n"
+                "            self._write_rows(user, page.spec, records, now)",
             ),
         ),
         ("tests/test_store.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
@@ -261,7 +262,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "reconcile's second direction is skipped: ids missing from the mirror are not read",
         (
             Edit(
-                "missing = store.missing_ids(lease.user, spec.table, ids)",
+                "missing = sink.missing_ids(lease.user, spec.table, ids)",
                 "missing: list[int] = []",
             ),
         ),
