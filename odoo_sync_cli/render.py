@@ -28,7 +28,6 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
-from odoo_sync_cli.diagnostics import CursorReport
 from odoo_sync_cli.engine import (
     ClearResult,
     PrepareResult,
@@ -42,11 +41,12 @@ from odoo_sync_cli.engine import (
     UserStatus,
     status_json,
 )
+from odoo_sync_cli.engine.diagnostics import CursorReport
+from odoo_sync_cli.engine.verify import SHOWN_PROBLEMS, CompletenessReport
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.models import RECONCILE, Batch
 from odoo_sync_cli.progress import LoopReporter, TeeReporter
 from odoo_sync_cli.scheduler import LoopSummary
-from odoo_sync_cli.verify import SHOWN_PROBLEMS, CompletenessReport
 
 # Consoles resolve sys.stdout/sys.stderr when they print, so test runners can capture them.
 out = Console(highlight=False, soft_wrap=True)

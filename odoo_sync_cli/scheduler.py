@@ -320,7 +320,7 @@ class Scheduler:
 
     def _tick(self, now: float) -> None:
         try:
-            with engine.open_store(self.settings) as store:
+            with engine.open_mirror(self.settings) as store:
                 users = [u for u in store.list_users() if self._wanted(u.name)]
         except StoreError:
             if self._ticks == 0:
@@ -434,7 +434,7 @@ class Scheduler:
 
     def _work(self, name: str) -> _Outcome:
         settings = self.settings
-        with engine.open_store(settings) as store:
+        with engine.open_mirror(settings) as store:
             user = store.get_user(name)
         if user is None:
             return _Outcome(name, None)  # removed meanwhile
@@ -493,7 +493,7 @@ class Scheduler:
     def _mark_failed(self, name: str, exc: OdooSyncError) -> None:
         """Most failures are marked by the engine; make sure the rest are too."""
         try:
-            with engine.open_store(self.settings) as store:
+            with engine.open_mirror(self.settings) as store:
                 user = store.get_user(name)
                 if user is not None and user.status != FAILED:
                     store.set_status(name, FAILED, error=str(exc))
@@ -506,7 +506,7 @@ class Scheduler:
         statuses: dict[str, UserRecord] = {}
         if not aborted:
             try:
-                with engine.open_store(self.settings) as store:
+                with engine.open_mirror(self.settings) as store:
                     statuses = {u.name: u for u in store.list_users()}
             except StoreError:
                 statuses = {}

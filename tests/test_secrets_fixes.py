@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.engine.accounts import plain_http_off_machine
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.models import NO_SECRET, SecretLocation
@@ -51,7 +52,7 @@ def add(name: str, url: str, *extra: str, database: str = "odoo") -> list[str]:
     ],
 )
 def test_which_urls_are_plain_http_off_machine(url: str, off_machine: bool) -> None:
-    assert engine._plain_http_off_machine(url) is off_machine
+    assert plain_http_off_machine(url) is off_machine
 
 
 def test_plain_http_to_a_remote_host_needs_insecure() -> None:

@@ -12,9 +12,10 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
-from odoo_sync_cli import engine, verify
+from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.engine import verify
 from odoo_sync_cli.mirror import codec
 from odoo_sync_cli.mirror.codec import TableSpec
 from odoo_sync_cli.progress import RecordingLoopReporter

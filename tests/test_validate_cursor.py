@@ -20,7 +20,7 @@ import httpx
 import pydantic
 import pytest
 
-from odoo_sync_cli.diagnostics import CHECK_KEYS, CursorReport, validate_cursor
+from odoo_sync_cli.engine.diagnostics import CHECK_KEYS, CursorReport, validate_cursor
 from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
 from odoo_sync_cli.simulator.testing import Simulator, make_store, start_simulator
 

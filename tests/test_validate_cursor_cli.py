@@ -11,9 +11,10 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
-from odoo_sync_cli import diagnostics, engine
+from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.engine import diagnostics
 from odoo_sync_cli.simulator.testing import Simulator
 
 SEMANTICS = {19: "whole-second", 17: "full-precision"}

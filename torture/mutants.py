@@ -341,7 +341,7 @@ MUTANTS: tuple[Mutant, ...] = (
             Edit(
                 "            return sorted(a) == sorted(b)\n",
                 "            return bool(a == b)\n",
-                path="odoo_sync_cli/verify.py",
+                path="odoo_sync_cli/engine/verify.py",
             ),
         ),
         ("tests/test_test_complete.py::test_x2many_are_sets_on_a_server_whose_order_ties",),

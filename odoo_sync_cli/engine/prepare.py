@@ -1,0 +1,288 @@
+"""``prepare``: per user and module, count, list ids, read the high point, and save the batches.
+
+A first sync (or ``--full``) plans id ranges; a later one a window of changes since the
+high-water mark less the look-back; then reconcile when the policy says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+from odoo_sync_cli.config import Module, Settings, UserSettings
+from odoo_sync_cli.domain import NO_ACTIVE_TEST, CursorError, and_domains, window_domain
+from odoo_sync_cli.engine.common import (
+    ClientFactory,
+    Held,
+    chosen_users,
+    known_user,
+    make_client,
+    open_mirror,
+)
+from odoo_sync_cli.engine.results import ModulePlanInfo, PrepareResult
+from odoo_sync_cli.errors import (
+    AccessDeniedError,
+    ConfigError,
+    LeaseError,
+    ModelNotFoundError,
+    OdooError,
+    OdooSyncError,
+    ServerError,
+)
+from odoo_sync_cli.mirror import Mirror
+from odoo_sync_cli.models import (
+    FAILED,
+    FULL,
+    IN_PROGRESS,
+    INCREMENTAL,
+    MODULE_FORBIDDEN,
+    MODULE_MISSING,
+    ModulePlan,
+    ModuleState,
+    PlannedBatch,
+    UserRecord,
+)
+from odoo_sync_cli.odoo import OdooClient
+from odoo_sync_cli.planner import (
+    is_first_sync,
+    order_batches,
+    plan_full,
+    plan_incremental,
+    plan_reconcile,
+    should_reconcile,
+    trusted_count,
+)
+from odoo_sync_cli.progress import NullReporter, Reporter
+from odoo_sync_cli.runner import list_ids
+
+UNSTORED_TYPES = frozenset({"binary", "properties", "properties_definition"})
+FIELD_ATTRIBUTES = ["type", "store", "relation", "string"]
+
+
+def select_fields(module: Module, info: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The fields a module mirrors (name -> type), ``id``, ``write_date`` and ``active`` always."""
+    if module.fields is not None:
+        unknown = [f for f in module.fields if f not in info]
+        if unknown:
+            raise ConfigError(
+                f"module '{module.name}': {module.model} has no field "
+                + ", ".join(f"'{f}'" for f in unknown),
+                hint=f"Fix modules.{module.name}.fields in the settings.",
+            )
+        chosen = list(module.fields)
+    else:
+        chosen = [
+            name
+            for name, attrs in info.items()
+            if attrs.get("store")
+            and attrs.get("type") not in UNSTORED_TYPES
+            and not any(fnmatchcase(name, pattern) for pattern in module.exclude)
+        ]
+    always = ["id", "write_date"] + (["active"] if "active" in info else [])
+    result: dict[str, str] = {}
+    for name in always + chosen:
+        if name in result:
+            continue
+        if name == "id" and name not in info:
+            result[name] = "integer"
+        elif name in info:
+            result[name] = str(info[name].get("type", "char"))
+    return result
+
+
+def _high_point(client: OdooClient, model: str, domain: Sequence[Any]) -> str | None:
+    """The newest write_date of the module's records (a scan on the server, once per prepare)."""
+    rows = client.search_read(
+        model,
+        and_domains(domain, [["write_date", "!=", False]]),
+        ["write_date"],
+        order="write_date desc",
+        limit=1,
+        context=dict(NO_ACTIVE_TEST),
+    )
+    if not rows or not rows[0].get("write_date"):
+        return None
+    return str(rows[0]["write_date"])
+
+
+def _plan_user(
+    store: Mirror,
+    client: OdooClient,
+    user: UserRecord,
+    us: UserSettings,
+    *,
+    full: bool,
+    reporter: Reporter,
+) -> tuple[list[ModulePlan], list[PlannedBatch], list[ModulePlanInfo]]:
+    plans: list[ModulePlan] = []
+    data: list[list[PlannedBatch]] = []
+    reconciles: list[PlannedBatch] = []
+    infos: list[ModulePlanInfo] = []
+    for module in us.modules:
+        state = store.module_row(user.name, module.name)
+        try:
+            info = client.fields_get(module.model, attributes=FIELD_ATTRIBUTES)
+        except (ModelNotFoundError, AccessDeniedError) as exc:
+            missing = isinstance(exc, ModelNotFoundError)
+            why = "model not installed" if missing else "no read access"
+            note = f"{module.model}: {why}, skipped"
+            reporter.note(user.name, f"{module.name}: {note}")
+            plans.append(
+                ModulePlan(
+                    module.name,
+                    module.model,
+                    module.table,
+                    state=MODULE_MISSING if missing else MODULE_FORBIDDEN,
+                    note=note,
+                    domain=module.domain_list(),
+                )
+            )
+            infos.append(ModulePlanInfo(module.name, module.model, None, 0, 0, False, 0, note))
+            continue
+        field_types = select_fields(module, info)
+        spec = store.ensure_table(module.model, field_types)
+        domain = module.domain_list()
+        count = client.search_count(module.model, domain, context=dict(NO_ACTIVE_TEST))
+        candidate = _high_point(client, module.model, domain)
+        from_state = None if state is None else ModuleState(state.high_water, state.syncs)
+        count_note = None
+        if full or is_first_sync(from_state):
+            ids = list_ids(client, module.model, domain, us.id_page_size)
+            try:
+                batches = plan_full(module.name, module.model, ids, us.batch_size)
+            except CursorError as exc:
+                raise ServerError(
+                    f"the server listed ids out of order ({exc})",
+                    user=user.name,
+                    url=user.url,
+                    model=module.model,
+                    method="search",
+                ) from exc
+            count, count_note = trusted_count(count, sum(b.expected for b in batches))
+            if count_note:
+                reporter.note(user.name, f"{module.name}: {count_note}")
+            kind = FULL
+        else:
+            assert state is not None
+            inc = plan_incremental(module.name, module.model, state.high_water, us.lookback, 0)
+            expected = client.search_count(
+                module.model, window_domain(domain, inc.window_lo), context=dict(NO_ACTIVE_TEST)
+            )
+            batches = [replace(inc, expected=expected)]
+            kind = INCREMENTAL
+        data.append(batches)
+        reconcile = should_reconcile(us.reconcile_every, state.syncs if state else 0)
+        if reconcile:
+            reconciles.append(plan_reconcile(module.name, module.model, count))
+        plans.append(
+            ModulePlan(
+                module.name,
+                module.model,
+                spec.table,
+                fields=tuple(spec.fields),
+                candidate=candidate,
+                count=count,
+                domain=domain,
+                note=count_note,
+            )
+        )
+        infos.append(
+            ModulePlanInfo(
+                module=module.name,
+                model=module.model,
+                kind=kind,
+                batches=len(batches),
+                expected=sum(b.expected for b in batches),
+                reconcile=reconcile,
+                fields=len(spec.fields),
+                window_lo=batches[0].window_lo,
+            )
+        )
+    return plans, order_batches(data, reconciles), infos
+
+
+def prepare(
+    settings: Settings,
+    *,
+    users: Sequence[str] | None = None,
+    full: bool = False,
+    restart: bool = False,
+    reporter: Reporter | None = None,
+    connect: ClientFactory = make_client,
+) -> list[PrepareResult]:
+    """Plan a sync for each user: id ranges the first time (or ``full``), else one window."""
+    reporter = reporter or NullReporter()
+    explicit = bool(users)
+    results: list[PrepareResult] = []
+    with open_mirror(settings) as store:
+        for user in chosen_users(store, users):
+            if user.status == IN_PROGRESS and not restart:
+                refusal = OdooSyncError(
+                    f"user '{user.name}' is already in progress",
+                    hint=f"Continue it with `odoosync step --user {user.name}`, or plan it "
+                    f"again with `odoosync prepare --user {user.name} --restart`.",
+                )
+                if explicit:
+                    raise refusal
+                results.append(PrepareResult(user.name, refused=str(refusal)))
+                continue
+            try:
+                results.append(
+                    _prepare_user(store, settings, user, full, reporter, connect, restart)
+                )
+            except LeaseError as exc:
+                if explicit:
+                    raise
+                results.append(PrepareResult(user.name, refused=str(exc)))
+            except (OdooError, ConfigError) as exc:
+                store.set_status(user.name, FAILED, error=str(exc))
+                if explicit:
+                    raise
+                results.append(PrepareResult(user.name, error=exc))
+    return results
+
+
+def _prepare_user(
+    store: Mirror,
+    settings: Settings,
+    user: UserRecord,
+    full: bool,
+    reporter: Reporter,
+    connect: ClientFactory,
+    restart: bool = False,
+) -> PrepareResult:
+    us = settings.for_user(user.name)
+    with Held(store, user.name) as lease:
+        if not restart:
+            _unchanged_since_read(store, user)
+        with connect(user, settings) as client:
+            client.connect()
+            store.set_server_info(
+                user.name, server_version=client.server_version, protocol_used=client.protocol
+            )
+            plans, batches, infos = _plan_user(
+                store, client, user, us, full=full, reporter=reporter
+            )
+            store.save_plan(user.name, lease.owner, lease.ttl, plans, batches)
+            return PrepareResult(
+                user.name,
+                modules=tuple(infos),
+                server_version=client.server_version,
+                protocol=client.protocol,
+            )
+
+
+def _unchanged_since_read(store: Mirror, user: UserRecord) -> None:
+    """Refuse to plan a user another process planned between our read and our lease.
+
+    Two loops can both read a user as queued; the one that takes the lease second must not
+    plan it again, which would throw away the first plan and read its pages twice.
+    """
+    now = known_user(store, user.name)
+    if (now.status, now.prepared_at) != (user.status, user.prepared_at):
+        raise LeaseError(
+            f"user '{user.name}' was just planned by another odoosync process (now {now.status})",
+            hint=f"See `odoosync status --user {user.name}`; the loop carries on with that plan.",
+        )
