@@ -45,7 +45,20 @@ from odoo_sync_cli.engine.diagnostics import CursorReport
 from odoo_sync_cli.engine.verify import SHOWN_PROBLEMS, CompletenessReport
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.models import RECONCILE, Batch
-from odoo_sync_cli.progress import LoopReporter, TeeReporter
+from odoo_sync_cli.progress import (
+    BatchFailed,
+    BatchFinished,
+    BatchStarted,
+    Event,
+    Note,
+    PageStored,
+    Reporter,
+    TeeReporter,
+    UserFinished,
+    UserStarted,
+    UserState,
+    UserTotals,
+)
 from odoo_sync_cli.scheduler import LoopSummary
 
 # Consoles resolve sys.stdout/sys.stderr when they print, so test runners can capture them.
@@ -250,41 +263,30 @@ def prepare_results(results: Sequence[PrepareResult]) -> None:
 class StepPrinter:
     """A reporter that prints one line per finished batch, and the notes worth reading."""
 
-    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
-        pass
-
-    def batch_started(self, user: str, batch: Batch) -> None:
-        pass
-
-    def page_stored(self, user: str, batch: Batch, records: int) -> None:
-        pass
-
-    def batch_finished(self, user: str, batch: Batch) -> None:
-        if batch.kind == RECONCILE:
-            return  # the reconcile note says more
-        if batch.kind == "full":
-            top = "+" if batch.hi_id is None else str(batch.hi_id)
-            where = f"ids {batch.lo_id + 1}..{top}"
-        else:
-            where = f"changed since {batch.window_lo or 'the start'}"
-        _line(
-            (user, "bold"),
-            f" {batch.module} batch {batch.seq} ({batch.kind}, {where}): "
-            f"{batch.synced} record(s) in {batch.pages} page(s)",
-        )
-
-    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
-        _line(
-            (user, "bold"),
-            f" {batch.module} batch {batch.seq} failed at cursor {batch.cursor}: ",
-            (error, "red"),
-        )
-
-    def note(self, user: str, message: str) -> None:
-        _line((user, "bold"), f" {message}")
-
-    def user_finished(self, user: str, status: str) -> None:
-        _line((user, "bold"), ": sync ", (status, STATUS_STYLE.get(status, "")))
+    def emit(self, event: Event) -> None:
+        match event:
+            case BatchFinished(user=user, batch=batch) if batch.kind != RECONCILE:
+                # A reconcile's note says more than its batch line would.
+                if batch.kind == "full":
+                    top = "+" if batch.hi_id is None else str(batch.hi_id)
+                    where = f"ids {batch.lo_id + 1}..{top}"
+                else:
+                    where = f"changed since {batch.window_lo or 'the start'}"
+                _line(
+                    (user, "bold"),
+                    f" {batch.module} batch {batch.seq} ({batch.kind}, {where}): "
+                    f"{batch.synced} record(s) in {batch.pages} page(s)",
+                )
+            case BatchFailed(user=user, batch=batch, error=error):
+                _line(
+                    (user, "bold"),
+                    f" {batch.module} batch {batch.seq} failed at cursor {batch.cursor}: ",
+                    (error, "red"),
+                )
+            case Note(user=user, message=message):
+                _line((user, "bold"), f" {message}")
+            case UserFinished(user=user, status=status):
+                _line((user, "bold"), ": sync ", (status, STATUS_STYLE.get(status, "")))
 
 
 def step_report(report: StepReport) -> None:
@@ -413,6 +415,11 @@ class _Tally:
     module: str = ""
     message: str | None = None
 
+    def take(self, totals: UserTotals) -> None:
+        """The figures read from the mirror replace the ones counted from pages."""
+        self.synced, self.expected = totals.records_synced, totals.records_expected
+        self.batches_done, self.batches_total = totals.batches_done, totals.batches_total
+
     def fraction(self) -> str:
         return (
             f"{self.synced:,}/{self.expected:,} records, "
@@ -444,28 +451,54 @@ class LogRenderer:
     def _tally(self, user: str) -> _Tally:
         return self._users.setdefault(user, _Tally())
 
-    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
-        with self._lock:
-            t = self._tally(user)
-            t.batches_total, t.batches_done = batches_total, batches_done
+    def emit(self, event: Event) -> None:
+        match event:
+            case UserStarted(user=user):
+                with self._lock:
+                    t = self._tally(user)
+                    t.batches_total, t.batches_done = event.batches_total, event.batches_done
+            case BatchStarted(user=user, batch=batch):
+                self.log.debug(
+                    "%s %s batch %d (%s) started", user, batch.module, batch.seq, _where(batch)
+                )
+            case PageStored(user=user, batch=batch, records=records):
+                with self._lock:
+                    if batch.kind != RECONCILE:
+                        self._tally(user).synced += records
+                self.log.debug(
+                    "%s %s batch %d: page of %d record(s), cursor at id %d",
+                    user,
+                    batch.module,
+                    batch.seq,
+                    records,
+                    batch.cursor,
+                )
+            case BatchFinished(user=user, batch=batch):
+                self._batch_finished(user, batch)
+            case BatchFailed(user=user, batch=batch, error=error):
+                self.log.warning(
+                    "%s %s batch %d failed at cursor %d: %s",
+                    user,
+                    batch.module,
+                    batch.seq,
+                    batch.cursor,
+                    error,
+                )
+            case Note(user=user, message=message):
+                self.log.info("%s: %s", user, message)
+            case UserFinished(user=user, status=status):
+                with self._lock:
+                    t = self._tally(user)
+                    t.state = status
+                    where = t.fraction()
+                self.log.info("%s: %s; %s", user, status, where)
+            case UserState(user=user, state=state, message=message):
+                self._state(user, state, message)
+            case UserTotals(user=user):
+                with self._lock:
+                    self._tally(user).take(event)
 
-    def batch_started(self, user: str, batch: Batch) -> None:
-        self.log.debug("%s %s batch %d (%s) started", user, batch.module, batch.seq, _where(batch))
-
-    def page_stored(self, user: str, batch: Batch, records: int) -> None:
-        with self._lock:
-            if batch.kind != RECONCILE:
-                self._tally(user).synced += records
-        self.log.debug(
-            "%s %s batch %d: page of %d record(s), cursor at id %d",
-            user,
-            batch.module,
-            batch.seq,
-            records,
-            batch.cursor,
-        )
-
-    def batch_finished(self, user: str, batch: Batch) -> None:
+    def _batch_finished(self, user: str, batch: Batch) -> None:
         with self._lock:
             t = self._tally(user)
             t.batches_done += 1
@@ -483,27 +516,7 @@ class LogRenderer:
             where,
         )
 
-    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
-        self.log.warning(
-            "%s %s batch %d failed at cursor %d: %s",
-            user,
-            batch.module,
-            batch.seq,
-            batch.cursor,
-            error,
-        )
-
-    def note(self, user: str, message: str) -> None:
-        self.log.info("%s: %s", user, message)
-
-    def user_finished(self, user: str, status: str) -> None:
-        with self._lock:
-            t = self._tally(user)
-            t.state = status
-            where = t.fraction()
-        self.log.info("%s: %s; %s", user, status, where)
-
-    def user_state(self, user: str, state: str, message: str | None = None) -> None:
+    def _state(self, user: str, state: str, message: str | None) -> None:
         with self._lock:
             t = self._tally(user)
             if t.state == state and t.message == message:
@@ -514,20 +527,6 @@ class LogRenderer:
             self.log.log(level, "%s: %s: %s", user, state, message)
         else:
             self.log.log(level, "%s: %s", user, state)
-
-    def user_totals(
-        self,
-        user: str,
-        *,
-        records_synced: int,
-        records_expected: int,
-        batches_done: int,
-        batches_total: int,
-    ) -> None:
-        with self._lock:
-            t = self._tally(user)
-            t.synced, t.expected = records_synced, records_expected
-            t.batches_done, t.batches_total = batches_done, batches_total
 
 
 class _RecordsColumn(ProgressColumn):
@@ -604,74 +603,50 @@ class ProgressRenderer:
     def _say(self, *parts: str | tuple[str, str]) -> None:
         self.console.print(Text.assemble(*parts))
 
-    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
+    def emit(self, event: Event) -> None:
+        match event:
+            case BatchFailed(user=user, batch=batch, error=error):
+                self._say(
+                    (user, "bold"),
+                    f" {batch.module} batch {batch.seq} failed at cursor {batch.cursor}: ",
+                    (error, "red"),
+                )
+                return
+            case Note(user=user, message=message):
+                self._say((user, "bold"), f": {message}")
+                return
         with self._lock:
-            task, t = self._task(user)
-            t.batches_total, t.batches_done = batches_total, batches_done
+            task, t = self._task(event.user)
+            said = self._update(t, event)
             self._draw(task, t)
+        if said is not None:
+            self._say((event.user, "bold"), ": ", said[0], f": {said[1]}")
 
-    def batch_started(self, user: str, batch: Batch) -> None:
-        with self._lock:
-            task, t = self._task(user)
-            t.module = batch.module if batch.kind != RECONCILE else f"{batch.module} (reconcile)"
-            self._draw(task, t)
-
-    def page_stored(self, user: str, batch: Batch, records: int) -> None:
-        with self._lock:
-            task, t = self._task(user)
-            if batch.kind != RECONCILE:
+    def _update(self, t: _Tally, event: Event) -> tuple[tuple[str, str], str] | None:
+        """Bring the user's tally up to date; a state change worth a line, if any."""
+        match event:
+            case UserStarted():
+                t.batches_total, t.batches_done = event.batches_total, event.batches_done
+            case BatchStarted(batch=batch):
+                t.module = (
+                    batch.module if batch.kind != RECONCILE else f"{batch.module} (reconcile)"
+                )
+            case PageStored(batch=batch, records=records) if batch.kind != RECONCILE:
                 t.synced += records
-            self._draw(task, t)
-
-    def batch_finished(self, user: str, batch: Batch) -> None:
-        with self._lock:
-            task, t = self._task(user)
-            t.batches_done += 1
-            self._draw(task, t)
-
-    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
-        self._say(
-            (user, "bold"),
-            f" {batch.module} batch {batch.seq} failed at cursor {batch.cursor}: ",
-            (error, "red"),
-        )
-
-    def note(self, user: str, message: str) -> None:
-        self._say((user, "bold"), f": {message}")
-
-    def user_finished(self, user: str, status: str) -> None:
-        with self._lock:
-            task, t = self._task(user)
-            t.state, t.module = status, ""
-            if status == "done":
-                t.synced = max(t.synced, t.expected)
-            self._draw(task, t)
-
-    def user_state(self, user: str, state: str, message: str | None = None) -> None:
-        with self._lock:
-            task, t = self._task(user)
-            changed = (t.state, t.message) != (state, message)
-            t.state, t.message = state, message
-            self._draw(task, t)
-        if changed and message and state in _WARN_STATES | {"busy", "retrying"}:
-            self._say(
-                (user, "bold"), ": ", (state, LOOP_STATE_STYLE.get(state, "")), f": {message}"
-            )
-
-    def user_totals(
-        self,
-        user: str,
-        *,
-        records_synced: int,
-        records_expected: int,
-        batches_done: int,
-        batches_total: int,
-    ) -> None:
-        with self._lock:
-            task, t = self._task(user)
-            t.synced, t.expected = records_synced, records_expected
-            t.batches_done, t.batches_total = batches_done, batches_total
-            self._draw(task, t)
+            case BatchFinished():
+                t.batches_done += 1
+            case UserFinished(status=status):
+                t.state, t.module = status, ""
+                if status == "done":
+                    t.synced = max(t.synced, t.expected)
+            case UserState(state=state, message=message):
+                changed = (t.state, t.message) != (state, message)
+                t.state, t.message = state, message
+                if changed and message and state in _WARN_STATES | {"busy", "retrying"}:
+                    return (state, LOOP_STATE_STYLE.get(state, "")), message
+            case UserTotals():
+                t.take(event)
+        return None
 
 
 @contextmanager
@@ -708,7 +683,7 @@ def loop_logging(
 @contextmanager
 def loop_reporter(
     *, verbose: bool = False, quiet: bool = False, log_file: Path | None = None
-) -> Iterator[LoopReporter]:
+) -> Iterator[Reporter]:
     """Bars in a terminal, plain log lines elsewhere (and in ``log_file`` either way)."""
     bars = out.is_terminal and not quiet
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO

@@ -57,7 +57,7 @@ from odoo_sync_cli.models import (
     utc_now,
 )
 from odoo_sync_cli.planner import is_due
-from odoo_sync_cli.progress import LoopReporter, NullLoopReporter
+from odoo_sync_cli.progress import NullReporter, Reporter, UserState
 
 # State words the loop reports besides the sync statuses.
 PREPARING = "preparing"
@@ -179,7 +179,7 @@ class Scheduler:
         slice_seconds: float = 5.0,
         backoff: Backoff | None = None,
         busy_recheck: float = BUSY_RECHECK_SECONDS,
-        reporter: LoopReporter | None = None,
+        reporter: Reporter | None = None,
         connect: engine.ClientFactory = engine.make_client,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -197,7 +197,7 @@ class Scheduler:
         self.slice_seconds = slice_seconds
         self.backoff = backoff or Backoff()
         self.busy_recheck = busy_recheck
-        self.reporter: LoopReporter = reporter or NullLoopReporter()
+        self.reporter: Reporter = reporter or NullReporter()
         self.connect = connect
         self.clock = clock
         self._stop = threading.Event()
@@ -402,7 +402,7 @@ class Scheduler:
                 elif outcome.status == IN_PROGRESS and not self.stopping:
                     self._ready.append(name)  # the back of the queue: the others go first
         if note is not None:
-            self.reporter.user_state(name, note[0], note[1])
+            self.reporter.emit(UserState(name, note[0], note[1]))
 
     # ---- one turn, in a worker thread
 
@@ -440,25 +440,24 @@ class Scheduler:
             return _Outcome(name, None)  # removed meanwhile
         status = user.status
         if status == FAILED:
-            self.reporter.user_state(name, RETRYING, user.last_error)
+            self.reporter.emit(UserState(name, RETRYING, user.last_error))
             status = engine.retry(settings, users=[name])[0].status
         if status == NOT_STARTED or (status == DONE and self._refresh_due(user, self._run(name))):
             kind = "incremental" if status == DONE else None
-            self.reporter.user_state(name, PREPARING, kind)
+            self.reporter.emit(UserState(name, PREPARING, kind))
             result = engine.prepare(
                 settings, users=[name], reporter=self.reporter, connect=self.connect
             )[0]
             batches = sum(m.batches + int(m.reconcile) for m in result.modules)
             expected = sum(m.expected for m in result.modules)
             self._report_totals(name)
-            self.reporter.user_state(
-                name, IN_PROGRESS, f"planned {batches} batch(es), ~{expected:,} record(s)"
-            )
+            planned = f"planned {batches} batch(es), ~{expected:,} record(s)"
+            self.reporter.emit(UserState(name, IN_PROGRESS, planned))
             return _Outcome(name, IN_PROGRESS, prepared=True)
         if status != IN_PROGRESS:
             return _Outcome(name, status)
         self._report_totals(name)
-        self.reporter.user_state(name, SYNCING)
+        self.reporter.emit(UserState(name, SYNCING))
         report = engine.step(
             settings,
             users=[name],
@@ -481,14 +480,7 @@ class Scheduler:
             return self._runs.get(name)
 
     def _report_totals(self, name: str) -> None:
-        st = engine.status(self.settings, user=name)[0]
-        self.reporter.user_totals(
-            name,
-            records_synced=st.records_synced,
-            records_expected=st.records_expected,
-            batches_done=st.batches_done,
-            batches_total=st.batches_total,
-        )
+        self.reporter.emit(engine.status(self.settings, user=name)[0].totals())
 
     def _mark_failed(self, name: str, exc: OdooSyncError) -> None:
         """Most failures are marked by the engine; make sure the rest are too."""

@@ -26,7 +26,7 @@ from odoo_sync_cli.errors import (
 )
 from odoo_sync_cli.mirror.base import lease_owner_id
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
-from odoo_sync_cli.progress import RecordingReporter
+from odoo_sync_cli.progress import Note, PageStored, RecordingReporter
 from odoo_sync_cli.simulator.testing import Simulator
 
 ALL_FIELDS = {
@@ -146,10 +146,10 @@ def test_full_sync_of_two_users_equals_the_server_every_field(
         assert store.mirrored_count("bob", "res_partner") == 450
     # Every non-empty page moved its batch's cursor strictly forward.
     last: dict[tuple[str, int], int] = {}
-    for user, details in reporter.of("page_stored"):
-        batch = details["batch"]
-        key = (user, batch.id)
-        if details["records"]:
+    for page in reporter.of(PageStored):
+        batch = page.batch
+        key = (page.user, batch.id)
+        if page.records:
             assert batch.cursor > last.get(key, batch.lo_id)
         last[key] = batch.cursor
     statuses = engine.status(settings)
@@ -372,7 +372,7 @@ def test_a_missing_model_is_reported_and_skipped(tmp_path: Path, simulator: Simu
     results = engine.prepare(settings, reporter=reporter)
     leads = {m.module: m for m in results[0].modules}["leads"]
     assert leads.skipped is not None and "not installed" in leads.skipped
-    assert any("crm.lead" in d["message"] for _, d in reporter.of("note"))
+    assert any("crm.lead" in e.message for e in reporter.of(Note))
     engine.step(settings)
     status = engine.status(settings, user="alice")[0].to_json()
     assert status["syncStatus"] == "done"

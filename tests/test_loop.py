@@ -29,7 +29,14 @@ from odoo_sync_cli.mirror.base import lease_owner_id
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.models import Batch
 from odoo_sync_cli.monitor import StatusServer
-from odoo_sync_cli.progress import RecordingLoopReporter
+from odoo_sync_cli.progress import (
+    Event,
+    PageStored,
+    RecordingReporter,
+    UserFinished,
+    UserState,
+    UserTotals,
+)
 from odoo_sync_cli.scheduler import Backoff, Scheduler
 from odoo_sync_cli.simulator.testing import Simulator
 
@@ -79,7 +86,7 @@ def assert_mirror_equals(settings: Settings, user: str, sim: Simulator, database
             assert mine == theirs, (user, module.name)
 
 
-class TimedReporter(RecordingLoopReporter):
+class TimedReporter(RecordingReporter):
     """Records when each user's pages were stored, and runs a hook on each page."""
 
     def __init__(self, on_page: Callable[[str, Batch], None] | None = None) -> None:
@@ -89,17 +96,16 @@ class TimedReporter(RecordingLoopReporter):
         self.on_page = on_page
         self._lock = threading.Lock()
 
-    def page_stored(self, user: str, batch: Batch, records: int) -> None:
-        super().page_stored(user, batch, records)
-        with self._lock:
-            self.page_times.setdefault(user, []).append(time.monotonic())
-        if self.on_page is not None:
-            self.on_page(user, batch)
-
-    def user_finished(self, user: str, status: str) -> None:
-        super().user_finished(user, status)
-        with self._lock:
-            self.finished_at[user] = time.monotonic()
+    def emit(self, event: Event) -> None:
+        super().emit(event)
+        if isinstance(event, PageStored):
+            with self._lock:
+                self.page_times.setdefault(event.user, []).append(time.monotonic())
+            if self.on_page is not None:
+                self.on_page(event.user, event.batch)
+        elif isinstance(event, UserFinished):
+            with self._lock:
+                self.finished_at[event.user] = time.monotonic()
 
 
 def test_three_users_sync_at_once_and_end_equal(
@@ -130,10 +136,10 @@ def test_three_users_sync_at_once_and_end_equal(
                 assert spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1], spans
     for name in "abc":
         assert_mirror_equals(settings, f"user-{name}", sim, name)
-    states = [d["state"] for u, d in reporter.of("user_state") if u == "user-a"]
+    states = [e.state for e in reporter.of(UserState) if e.user == "user-a"]
     assert states[:2] == ["preparing", "in_progress"] and "syncing" in states
-    totals = [d for u, d in reporter.of("user_totals") if u == "user-a"]
-    assert totals and totals[-1]["records_expected"] > 300
+    totals = [e for e in reporter.of(UserTotals) if e.user == "user-a"]
+    assert totals and totals[-1].records_expected > 300
 
 
 def test_a_big_user_does_not_starve_the_small_ones(
@@ -163,7 +169,7 @@ def test_a_failing_user_is_retried_with_backoff_while_the_others_go_on(
     settings = make_settings()
     add_user(settings, sim, "good", "good")
     add_user(settings, sim, "bad", "bad", secret="not-the-key")
-    reporter = RecordingLoopReporter()
+    reporter = RecordingReporter()
     scheduler = Scheduler(
         settings,
         interval=0.05,
@@ -186,9 +192,9 @@ def test_a_failing_user_is_retried_with_backoff_while_the_others_go_on(
     assert summary.ticks > 3 * bad.turns
     assert bad.exit_code == 4 and bad.retry_in is not None
     assert "refused" in (bad.last_error or "")
-    failed = [d["message"] for u, d in reporter.of("user_state") if d["state"] == "failed"]
+    failed = [e.message for e in reporter.of(UserState) if e.state == "failed"]
     assert failed and all("next try in" in m for m in failed)
-    assert "not-the-key" not in json.dumps([d for _, _, d in reporter.events], default=str)
+    assert "not-the-key" not in repr(reporter.events)
 
 
 def test_loop_once_exits_with_the_failure_code_and_a_summary(
@@ -221,11 +227,11 @@ def test_once_refreshes_a_due_user_once_then_exits(
     # email, not name: a name also shows in other records' many2one names, which go stale.
     sim.write("res.partner", [sim.store.ids("res.partner")[-1]], {"email": "new@example.com"})
 
-    reporter = RecordingLoopReporter()
+    reporter = RecordingReporter()
     second = Scheduler(settings, once=True, interval=0.05, reporter=reporter).run()
     # refresh = 0 makes the user due at once; --once still syncs it only once.
     assert second.users[0].status == "done" and second.users[0].prepares == 1
-    assert ("alice", {"state": "preparing", "message": "incremental"}) in reporter.of("user_state")
+    assert UserState("alice", "preparing", "incremental") in reporter.events
     assert_mirror_equals(settings, "alice", sim, sim.database)
 
 
@@ -409,7 +415,7 @@ def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
         with SqliteMirror.open(settings.db_path) as store:
             store.release_lease("user-a", alive)
 
-    reporter = RecordingLoopReporter()
+    reporter = RecordingReporter()
     timer = threading.Timer(0.8, release)
     timer.start()
     started = time.monotonic()
@@ -421,5 +427,5 @@ def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
         timer.cancel()
     assert summary.count("done") == 2
     assert time.monotonic() - started >= 0.8, "--once waited for the other holder"
-    busy = {u for u, d in reporter.of("user_state") if d["state"] == "busy"}
+    busy = {e.user for e in reporter.of(UserState) if e.state == "busy"}
     assert busy == {"user-a"}, "a dead process's lease is taken over at once"

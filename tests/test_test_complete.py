@@ -18,7 +18,7 @@ from odoo_sync_cli.config import Settings, load_settings
 from odoo_sync_cli.engine import verify
 from odoo_sync_cli.mirror import codec
 from odoo_sync_cli.mirror.codec import TableSpec
-from odoo_sync_cli.progress import RecordingLoopReporter
+from odoo_sync_cli.progress import Event, RecordingReporter, UserFinished
 from odoo_sync_cli.simulator.testing import Simulator
 
 CONFIG = "page_size = 100\nbatch_size = 150\n"
@@ -131,17 +131,18 @@ def test_the_full_check_catches_a_row_altered_after_the_sync(sim: Simulator, con
     add_alice(settings, sim)
     victim = partner_with(sim, "phone")
 
-    class Saboteur(RecordingLoopReporter):
+    class Saboteur(RecordingReporter):
         """Alters one stored row once the sync is done, before the verification reads it."""
 
-        def user_finished(self, user: str, status: str) -> None:
-            super().user_finished(user, status)
-            tamper(
-                settings.db_path,
-                "UPDATE res_partner SET phone = '000' WHERE user = ? AND id = ?",
-                user,
-                victim["id"],
-            )
+        def emit(self, event: Event) -> None:
+            super().emit(event)
+            if isinstance(event, UserFinished):
+                tamper(
+                    settings.db_path,
+                    "UPDATE res_partner SET phone = '000' WHERE user = ? AND id = ?",
+                    event.user,
+                    victim["id"],
+                )
 
     reporter = Saboteur()
     report = engine.check_complete(settings, user="alice", sample=1000, reporter=reporter)
@@ -156,7 +157,7 @@ def test_the_full_check_catches_a_row_altered_after_the_sync(sim: Simulator, con
     assert contacts.sampled == 300 and contacts.mirror_count == contacts.server_count == 300
     assert contacts.batches >= 2 and contacts.pages >= 3 and contacts.records == 300
     assert contacts.seconds > 0 and contacts.retries == 0
-    assert ("alice", {"status": "done"}) in reporter.of("user_finished")
+    assert UserFinished("alice", "done") in reporter.events
 
     # A stale mirror beforehand does not matter: test-complete clears it first.
     again = engine.check_complete(settings, user="alice", sample=1000)

@@ -40,9 +40,9 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
-from odoo_sync_cli.models import Batch, UserRecord
+from odoo_sync_cli.models import UserRecord
 from odoo_sync_cli.odoo import OdooClient
-from odoo_sync_cli.progress import NullReporter
+from odoo_sync_cli.progress import Event, PageStored
 from odoo_sync_cli.simulator.store import SimStore
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 from torture.common import (
@@ -438,7 +438,7 @@ class _Changer:
         return self._move_type(True)
 
 
-class _ChangingReporter(NullReporter):
+class _ChangingReporter:
     """Changes records from inside the sync, right after a page was committed."""
 
     def __init__(self, changer: _Changer, rate: float) -> None:
@@ -446,7 +446,9 @@ class _ChangingReporter(NullReporter):
         self.rate = rate
         self.pages = 0
 
-    def page_stored(self, user: str, batch: Batch, records: int) -> None:
+    def emit(self, event: Event) -> None:
+        if not isinstance(event, PageStored):
+            return
         self.pages += 1
         if self.changer.rng.random() < self.rate:
             self.changer.change("inside a step")

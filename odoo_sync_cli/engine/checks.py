@@ -25,7 +25,7 @@ from odoo_sync_cli.engine.step import step
 from odoo_sync_cli.errors import ConfigError, OdooSyncError, RetriableError
 from odoo_sync_cli.mirror import Mirror
 from odoo_sync_cli.models import DONE, UserRecord
-from odoo_sync_cli.progress import LoopReporter, NullLoopReporter
+from odoo_sync_cli.progress import NullReporter, Reporter, UserState
 
 
 def _one_user(store: Mirror, name: str | None, command: str) -> UserRecord:
@@ -78,7 +78,7 @@ def check_complete(
     user: str | None = None,
     sample: int = verify.DEFAULT_SAMPLE,
     sync: bool = True,
-    reporter: LoopReporter | None = None,
+    reporter: Reporter | None = None,
     connect: ClientFactory = make_client,
     seed: int | None = None,
 ) -> verify.CompletenessReport:
@@ -92,11 +92,11 @@ def check_complete(
         raise ConfigError("--sample must be 0 or more")
     with open_mirror(settings) as store:
         name = _one_user(store, user, "test-complete").name
-    timer = verify.SyncTimer(reporter or NullLoopReporter())
+    timer = verify.SyncTimer(reporter or NullReporter())
     started = time.monotonic()
     if sync:
         clear(settings, user=name)
-        timer.user_state(name, "preparing", "full sync")
+        timer.emit(UserState(name, "preparing", "full sync"))
         prepare(settings, users=[name], full=True, reporter=timer, connect=connect)
         _complete_sync(settings, name, timer, connect)
     else:
@@ -156,25 +156,19 @@ def check_complete(
 
 
 def _complete_sync(
-    settings: Settings, name: str, reporter: LoopReporter, connect: ClientFactory
+    settings: Settings, name: str, reporter: Reporter, connect: ClientFactory
 ) -> None:
     """Step ``name`` to the end, re-queuing batches failed by passing trouble a few times."""
     for round_ in range(CHECK_RETRY_ROUNDS + 1):
         current = status(settings, user=name)[0]
-        reporter.user_totals(
-            name,
-            records_synced=current.records_synced,
-            records_expected=current.records_expected,
-            batches_done=current.batches_done,
-            batches_total=current.batches_total,
-        )
-        reporter.user_state(name, "syncing")
+        reporter.emit(current.totals())
+        reporter.emit(UserState(name, "syncing"))
         try:
             step(settings, users=[name], reporter=reporter, connect=connect)
         except RetriableError as exc:
             if round_ == CHECK_RETRY_ROUNDS:
                 raise
-            reporter.user_state(name, "retrying", str(exc))
+            reporter.emit(UserState(name, "retrying", str(exc)))
             retry(settings, users=[name])
             continue
         final = user_get(settings, name).status

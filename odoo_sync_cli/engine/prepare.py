@@ -54,7 +54,7 @@ from odoo_sync_cli.planner import (
     should_reconcile,
     trusted_count,
 )
-from odoo_sync_cli.progress import NullReporter, Reporter
+from odoo_sync_cli.progress import Note, NullReporter, Reporter
 from odoo_sync_cli.runner import list_ids
 
 UNSTORED_TYPES = frozenset({"binary", "properties", "properties_definition"})
@@ -128,7 +128,7 @@ def _plan_user(
             missing = isinstance(exc, ModelNotFoundError)
             why = "model not installed" if missing else "no read access"
             note = f"{module.model}: {why}, skipped"
-            reporter.note(user.name, f"{module.name}: {note}")
+            reporter.emit(Note(user.name, f"{module.name}: {note}"))
             plans.append(
                 ModulePlan(
                     module.name,
@@ -162,7 +162,7 @@ def _plan_user(
                 ) from exc
             count, count_note = trusted_count(count, sum(b.expected for b in batches))
             if count_note:
-                reporter.note(user.name, f"{module.name}: {count_note}")
+                reporter.emit(Note(user.name, f"{module.name}: {count_note}"))
             kind = FULL
         else:
             assert state is not None

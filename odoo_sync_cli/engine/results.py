@@ -7,6 +7,7 @@ from typing import Any
 
 from odoo_sync_cli.errors import OdooSyncError
 from odoo_sync_cli.models import NO_SECRET, ClearCounts, ModuleProgress, UserRecord
+from odoo_sync_cli.progress import UserTotals
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,16 @@ class UserStatus:
     records_expected: int
     percent: float
     modules: tuple[ModuleStatus, ...]
+
+    def totals(self) -> UserTotals:
+        """Where the user's plan stands, as a display draws it."""
+        return UserTotals(
+            self.info.name,
+            self.records_synced,
+            self.records_expected,
+            self.batches_done,
+            self.batches_total,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The documented, stable JSON shape of one user (README.md documents it)."""

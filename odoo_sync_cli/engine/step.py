@@ -37,7 +37,17 @@ from odoo_sync_cli.models import (
     UserRecord,
 )
 from odoo_sync_cli.odoo import OdooClient
-from odoo_sync_cli.progress import NullReporter, Reporter
+from odoo_sync_cli.progress import (
+    BatchFailed,
+    BatchFinished,
+    BatchStarted,
+    Note,
+    NullReporter,
+    PageStored,
+    Reporter,
+    UserFinished,
+    UserStarted,
+)
 from odoo_sync_cli.runner import PageResult, ReadAhead, run_page, run_reconcile_page
 
 
@@ -141,9 +151,8 @@ def _step_user(
     us = settings.for_user(user.name)
     with Held(store, user.name) as lease:
         batches = store.batches(user.name)
-        reporter.user_started(
-            user.name, len(batches), sum(1 for b in batches if b.status == "done")
-        )
+        done = sum(1 for b in batches if b.status == "done")
+        reporter.emit(UserStarted(user.name, len(batches), done))
         modules = {m.module: m for m in store.module_rows(user.name)}
         specs: dict[str, TableSpec] = {}
         client: OdooClient | None = None
@@ -155,7 +164,7 @@ def _step_user(
                 if batch is None:
                     store.finish_sync(user.name, lease.owner, lease.ttl)
                     result.status = DONE
-                    reporter.user_finished(user.name, DONE)
+                    reporter.emit(UserFinished(user.name, DONE))
                     return
                 if batch.status == BATCH_FAILED:
                     store.set_status(user.name, FAILED, error=batch.last_error)
@@ -189,7 +198,7 @@ def _step_user(
                 if batch.status == PENDING:
                     store.start_batch(batch.id, lease.owner, user.name, lease.ttl)
                     batch = _running(batch)
-                    reporter.batch_started(user.name, batch)
+                    reporter.emit(BatchStarted(user.name, batch))
                 try:
                     page = _one_page(
                         client,
@@ -208,12 +217,12 @@ def _step_user(
                         # now skips this user: say how to resume, not only "try again later".
                         exc.hint = _resume_hint(user.name)
                     store.fail_batch(batch.id, user.name, str(exc))
-                    reporter.batch_failed(user.name, batch, str(exc))
+                    reporter.emit(BatchFailed(user.name, batch, str(exc)))
                     raise
                 except CursorError as exc:
                     error = _cursor_error(user, batch, exc)
                     store.fail_batch(batch.id, user.name, str(error))
-                    reporter.batch_failed(user.name, batch, str(error))
+                    reporter.emit(BatchFailed(user.name, batch, str(error)))
                     raise error from exc
                 budget.pages += 1
                 result.pages += 1
@@ -221,17 +230,19 @@ def _step_user(
                 removed += page.removed
                 if batch.kind == RECONCILE:
                     restored += page.records
-                reporter.page_stored(user.name, page.batch, page.records)
+                reporter.emit(PageStored(user.name, page.batch, page.records))
                 if page.done:
                     result.batches_finished += 1
                     if batch.kind == RECONCILE:
-                        reporter.note(
-                            user.name,
-                            f"{batch.module}: reconcile checked {page.batch.synced} ids, "
-                            f"{removed} gone, {restored} restored",
+                        reporter.emit(
+                            Note(
+                                user.name,
+                                f"{batch.module}: reconcile checked {page.batch.synced} ids, "
+                                f"{removed} gone, {restored} restored",
+                            )
                         )
                         removed = restored = 0
-                    reporter.batch_finished(user.name, page.batch)
+                    reporter.emit(BatchFinished(user.name, page.batch))
         finally:
             read_ahead.close()
             if client is not None:

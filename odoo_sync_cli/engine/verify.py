@@ -36,7 +36,7 @@ from odoo_sync_cli.mirror.codec import X2MANY, FieldColumn, TableSpec, record_to
 from odoo_sync_cli.models import MODULE_OK, RECONCILE, Batch, ModuleRow
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.planner import trusted_count
-from odoo_sync_cli.progress import LoopReporter
+from odoo_sync_cli.progress import BatchFailed, Event, PageStored, Reporter, UserStarted
 from odoo_sync_cli.runner import list_ids
 
 DEFAULT_SAMPLE = 50
@@ -197,13 +197,13 @@ class CompletenessReport:
 
 
 class SyncTimer:
-    """A reporter that passes every call on and notes, per module, pages, records and time.
+    """A reporter that passes every event on and notes, per module, pages, records and time.
 
-    Time between two calls is charged to the module of the later one, so each module is
+    Time between two events is charged to the module of the later one, so each module is
     charged for the requests that fetched its pages.
     """
 
-    def __init__(self, inner: LoopReporter) -> None:
+    def __init__(self, inner: Reporter) -> None:
         self.inner = inner
         self.modules: dict[str, ModuleTiming] = {}
         self._lock = threading.Lock()
@@ -219,50 +219,16 @@ class SyncTimer:
             timing.pages += pages
             self._last = now
 
-    def user_started(self, user: str, batches_total: int, batches_done: int) -> None:
-        with self._lock:
-            self._last = time.monotonic()
-        self.inner.user_started(user, batches_total, batches_done)
-
-    def batch_started(self, user: str, batch: Batch) -> None:
-        self.inner.batch_started(user, batch)
-
-    def page_stored(self, user: str, batch: Batch, records: int) -> None:
-        self._charge(batch.module, 0 if batch.kind == RECONCILE else records, 1)
-        self.inner.page_stored(user, batch, records)
-
-    def batch_finished(self, user: str, batch: Batch) -> None:
-        self.inner.batch_finished(user, batch)
-
-    def batch_failed(self, user: str, batch: Batch, error: str) -> None:
-        self._charge(batch.module)
-        self.inner.batch_failed(user, batch, error)
-
-    def note(self, user: str, message: str) -> None:
-        self.inner.note(user, message)
-
-    def user_finished(self, user: str, status: str) -> None:
-        self.inner.user_finished(user, status)
-
-    def user_state(self, user: str, state: str, message: str | None = None) -> None:
-        self.inner.user_state(user, state, message)
-
-    def user_totals(
-        self,
-        user: str,
-        *,
-        records_synced: int,
-        records_expected: int,
-        batches_done: int,
-        batches_total: int,
-    ) -> None:
-        self.inner.user_totals(
-            user,
-            records_synced=records_synced,
-            records_expected=records_expected,
-            batches_done=batches_done,
-            batches_total=batches_total,
-        )
+    def emit(self, event: Event) -> None:
+        match event:
+            case UserStarted():
+                with self._lock:
+                    self._last = time.monotonic()
+            case PageStored(batch=batch, records=records):
+                self._charge(batch.module, 0 if batch.kind == RECONCILE else records, 1)
+            case BatchFailed(batch=batch):
+                self._charge(batch.module)
+        self.inner.emit(event)
 
 
 # --------------------------------------------------------------------------- verification
