@@ -25,6 +25,7 @@ from odoo_sync_cli.config import Settings, load_settings
 from odoo_sync_cli.credentials import no_secret_given
 from odoo_sync_cli.errors import ConfigError, OdooSyncError, VerificationError
 from odoo_sync_cli.monitor import StatusServer
+from odoo_sync_cli.odoo import AUTO, PROTOCOLS
 from odoo_sync_cli.scheduler import Scheduler, stop_on_signals
 
 
@@ -132,10 +133,9 @@ user_app = typer.Typer(
 app.add_typer(user_app, name="user")
 
 
-class ProtocolChoice(StrEnum):
-    auto = "auto"
-    jsonrpc = "jsonrpc"
-    json2 = "json2"
+# The choices of --protocol, from the protocol registry.
+ProtocolChoice = StrEnum("ProtocolChoice", {name: name for name in PROTOCOLS})  # type: ignore[misc]
+DEFAULT_PROTOCOL = ProtocolChoice(AUTO)
 
 
 class SecretStoreChoice(StrEnum):
@@ -247,7 +247,7 @@ def user_add(
         typer.Option(
             "--protocol", help="auto: JSON-2 on Odoo 19+ when the key allows, else JSON-RPC."
         ),
-    ] = ProtocolChoice.auto,
+    ] = DEFAULT_PROTOCOL,
     secret_env: Annotated[
         str | None,
         typer.Option(

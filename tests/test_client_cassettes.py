@@ -28,7 +28,7 @@ import yaml
 from vcr.request import Request as VcrRequest
 
 from odoo_sync_cli import errors
-from odoo_sync_cli.odoo import Connection, OdooClient, Protocol, RetryPolicy
+from odoo_sync_cli.odoo import Connection, OdooClient, ProtocolSetting, RetryPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "fixtures" / "cassettes"
@@ -179,7 +179,7 @@ def exercise(make: Callable[..., OdooClient], used: str, major: int) -> None:
 
 
 # name -> (simulated version, configured protocol, protocol used, secret kind)
-SCENARIOS: dict[str, tuple[int, Protocol, str, str]] = {
+SCENARIOS: dict[str, tuple[int, ProtocolSetting, str, str]] = {
     "odoo19-json2": (19, "json2", "json2", "api_key"),
     "odoo19-jsonrpc": (19, "jsonrpc", "jsonrpc", "password"),
     "odoo19-auto-password": (19, "auto", "jsonrpc", "password"),
@@ -316,7 +316,7 @@ def test_the_secret_never_appears(
     recorder = make_vcr(scrubber, tapes, "all")
     seen: list[str] = []
 
-    def client(protocol: Protocol, secret: str = DISTINCTIVE) -> OdooClient:
+    def client(protocol: ProtocolSetting, secret: str = DISTINCTIVE) -> OdooClient:
         conn = Connection(
             user="secretive",
             url="http://odoo.test:8069",

@@ -10,14 +10,26 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar, get_args
 
 import pydantic
 import pytest
 
 from odoo_sync_cli import errors
-from odoo_sync_cli.odoo import Connection, OdooClient, Protocol, RetryPolicy
+from odoo_sync_cli.odoo import (
+    AUTO,
+    PROTOCOLS,
+    Connection,
+    OdooClient,
+    ProtocolSetting,
+    RetryPolicy,
+    Transport,
+    WireProtocol,
+    protocols,
+)
+from odoo_sync_cli.odoo.jsonrpc import JsonRpcTransport
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 
 PASSWORD = "live-password-5d2c"
@@ -49,13 +61,14 @@ def sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
 
 def _client(
     sim: Simulator,
-    protocol: Protocol,
+    protocol: ProtocolSetting,
     *,
     secret: str | None = None,
     database: str | None = None,
     login: str | None = None,
     retry: RetryPolicy = FAST,
     timeout: float = 10.0,
+    transports: Mapping[str, type[Transport]] = protocols.TRANSPORTS,
 ) -> OdooClient:
     if secret is None:
         secret = PASSWORD if protocol == "jsonrpc" or sim.odoo_version < 19 else API_KEY
@@ -67,7 +80,9 @@ def _client(
         secret=pydantic.SecretStr(secret),
         protocol=protocol,
     )
-    return OdooClient(conn, retry=retry, timeout=timeout, connect_timeout=5.0)
+    return OdooClient(
+        conn, retry=retry, timeout=timeout, connect_timeout=5.0, transports=transports
+    )
 
 
 # (simulated version, configured protocol, protocol the client must end up using)
@@ -86,7 +101,7 @@ combos = pytest.mark.parametrize(
 
 
 @combos
-def test_every_operation(sim: Simulator, protocol: Protocol, used: str) -> None:
+def test_every_operation(sim: Simulator, protocol: ProtocolSetting, used: str) -> None:
     with _client(sim, protocol) as client:
         client.connect()
         assert client.protocol == used
@@ -132,7 +147,7 @@ def test_auto_on_19_with_a_password_uses_jsonrpc(sim19: Simulator) -> None:
 
 
 @combos
-def test_wrong_secret(sim: Simulator, protocol: Protocol, used: str) -> None:
+def test_wrong_secret(sim: Simulator, protocol: ProtocolSetting, used: str) -> None:
     client = _client(sim, protocol, secret="not-the-secret")
     with client, pytest.raises(errors.AuthenticationError) as caught:
         client.connect()
@@ -150,7 +165,7 @@ def test_wrong_login(sim19: Simulator) -> None:
 
 
 @combos
-def test_unknown_database(sim: Simulator, protocol: Protocol, used: str) -> None:
+def test_unknown_database(sim: Simulator, protocol: ProtocolSetting, used: str) -> None:
     client = _client(sim, protocol, database="nosuchdb")
     with client, pytest.raises(errors.DatabaseNotFoundError) as caught:
         client.connect()
@@ -158,7 +173,7 @@ def test_unknown_database(sim: Simulator, protocol: Protocol, used: str) -> None
 
 
 @combos
-def test_request_errors(sim: Simulator, protocol: Protocol, used: str) -> None:
+def test_request_errors(sim: Simulator, protocol: ProtocolSetting, used: str) -> None:
     with _client(sim, protocol) as client:
         with pytest.raises(errors.ModelNotFoundError) as model_error:
             client.search_count("no.such.model", [])
@@ -188,7 +203,7 @@ def test_request_errors(sim: Simulator, protocol: Protocol, used: str) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["jsonrpc", "json2"])
-def test_access_denied_on_a_field(sim19: Simulator, protocol: Protocol) -> None:
+def test_access_denied_on_a_field(sim19: Simulator, protocol: ProtocolSetting) -> None:
     demo = sim19.demo_credentials()
     secret = demo.password if protocol == "jsonrpc" else demo.api_key
     client = _client(sim19, protocol, login=demo.login, secret=secret)
@@ -213,7 +228,7 @@ def _page(client: OdooClient) -> list[dict[str, object]]:
 
 @TRANSPORTS
 def test_429_with_retry_after_is_retried_then_succeeds(
-    sim19: Simulator, protocol: Protocol
+    sim19: Simulator, protocol: ProtocolSetting
 ) -> None:
     with _client(sim19, protocol) as client:
         client.connect()
@@ -229,7 +244,7 @@ def test_429_with_retry_after_is_retried_then_succeeds(
 
 
 @TRANSPORTS
-def test_503_outlasting_the_retries(sim19: Simulator, protocol: Protocol) -> None:
+def test_503_outlasting_the_retries(sim19: Simulator, protocol: ProtocolSetting) -> None:
     with _client(sim19, protocol) as client:
         client.connect()
         sim19.script_faults(["503"] * 10, match=MODEL_CALLS)
@@ -246,7 +261,7 @@ def test_503_outlasting_the_retries(sim19: Simulator, protocol: Protocol) -> Non
 @TRANSPORTS
 @pytest.mark.parametrize("kind", ["502", "504"])
 def test_bad_gateway_and_gateway_timeout_are_retried(
-    sim19: Simulator, protocol: Protocol, kind: str
+    sim19: Simulator, protocol: ProtocolSetting, kind: str
 ) -> None:
     with _client(sim19, protocol) as client:
         client.connect()
@@ -260,7 +275,9 @@ def test_bad_gateway_and_gateway_timeout_are_retried(
 
 @TRANSPORTS
 @pytest.mark.parametrize("kind", ["drop", "truncate", "cut"])
-def test_lost_connections_and_cut_bodies(sim19: Simulator, protocol: Protocol, kind: str) -> None:
+def test_lost_connections_and_cut_bodies(
+    sim19: Simulator, protocol: ProtocolSetting, kind: str
+) -> None:
     with _client(sim19, protocol) as client:
         client.connect()
         sim19.script_faults([kind], match=MODEL_CALLS)
@@ -276,7 +293,9 @@ def test_lost_connections_and_cut_bodies(sim19: Simulator, protocol: Protocol, k
 
 
 @TRANSPORTS
-def test_slow_answer_times_out_then_retry_succeeds(sim19: Simulator, protocol: Protocol) -> None:
+def test_slow_answer_times_out_then_retry_succeeds(
+    sim19: Simulator, protocol: ProtocolSetting
+) -> None:
     with _client(sim19, protocol, timeout=0.3) as client:
         client.connect()
         sim19.script_faults(["slow:1"], match=MODEL_CALLS)
@@ -398,3 +417,45 @@ def test_no_secret_in_logs_output_or_errors(
     assert any("stamina" in record.name for record in caplog.records)
     for secret in (PASSWORD, API_KEY):
         assert [text for text in texts if secret in text] == []
+
+
+# -- the protocol registry --------------------------------------------------------------------
+
+
+def test_the_registry_is_what_a_user_may_choose() -> None:
+    assert PROTOCOLS[0] == AUTO
+    assert set(get_args(ProtocolSetting)) == set(PROTOCOLS)
+    registry = protocols.TRANSPORTS
+    assert set(get_args(WireProtocol)) == set(registry) == set(PROTOCOLS) - {AUTO}
+    for name, cls in registry.items():
+        assert cls.protocol == name
+
+
+class _CountingJsonRpc(JsonRpcTransport):
+    """JSON-RPC that counts the calls it carries: a transport a test hands the client."""
+
+    calls: ClassVar[list[tuple[str, str]]] = []
+
+    def call(
+        self,
+        model: str,
+        method: str,
+        *,
+        ids: Sequence[int] | None = None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        self.calls.append((model, method))
+        return super().call(model, method, ids=ids, args=args, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("protocol", ["jsonrpc", "auto"])
+def test_the_client_speaks_the_transport_it_is_handed(
+    sim19: Simulator, protocol: ProtocolSetting
+) -> None:
+    _CountingJsonRpc.calls = []
+    transports = {"jsonrpc": _CountingJsonRpc}
+    with _client(sim19, protocol, secret=PASSWORD, transports=transports) as client:
+        assert client.search_count("res.partner", [], context=ALL) == 300
+        assert client.protocol == "jsonrpc"
+    assert _CountingJsonRpc.calls == [("res.partner", "search_count")]

@@ -15,7 +15,7 @@ import pydantic
 import pytest
 
 from odoo_sync_cli import errors
-from odoo_sync_cli.odoo import Connection, OdooClient, Protocol, RetryPolicy
+from odoo_sync_cli.odoo import Connection, OdooClient, ProtocolSetting, RetryPolicy
 
 PASSWORD = "mock-password-31f"
 API_KEY = "mock-key-0011223344556677889900aabbccddeeff"
@@ -97,7 +97,7 @@ def _client(
     fake: Handler,
     *,
     secret: str = API_KEY,
-    protocol: Protocol = "auto",
+    protocol: ProtocolSetting = "auto",
     retry: RetryPolicy = FAST,
     url: str = "http://odoo.test:8069",
 ) -> OdooClient:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 from pydantic import SecretStr
 
@@ -18,11 +18,17 @@ from odoo_sync_cli.errors import ConfigError, StoreError
 from odoo_sync_cli.mirror import Mirror, mirror_exists
 from odoo_sync_cli.mirror.base import lease_owner_id
 from odoo_sync_cli.models import Lease, UserRecord
-from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
+from odoo_sync_cli.odoo import (
+    PROTOCOLS,
+    Connection,
+    OdooClient,
+    ProtocolSetting,
+    RetryPolicy,
+    choices_text,
+)
 
 ClientFactory = Callable[[UserRecord, Settings], OdooClient]
 
-PROTOCOLS = ("auto", "jsonrpc", "json2")
 LEASE_SECONDS = 600.0
 
 
@@ -105,10 +111,10 @@ def make_client(
     )
 
 
-def check_protocol(value: str) -> Any:
+def check_protocol(value: str) -> ProtocolSetting:
     if value not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol '{value}' (use auto, jsonrpc or json2)")
-    return value
+        raise ConfigError(f"unknown protocol '{value}' (use {choices_text()})")
+    return cast("ProtocolSetting", value)
 
 
 def known_user(store: Mirror, name: str) -> UserRecord:

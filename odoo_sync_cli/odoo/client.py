@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -22,27 +22,25 @@ from odoo_sync_cli.errors import (
     InvalidRequestError,
     NotFoundError,
     OdooConfigError,
+    OdooError,
     ServerError,
 )
-from odoo_sync_cli.odoo.json2 import Json2Transport
-from odoo_sync_cli.odoo.jsonrpc import JsonRpcTransport
+from odoo_sync_cli.odoo.protocols import AUTO, AUTO_ORDER, TRANSPORTS, choices_text
 from odoo_sync_cli.odoo.retry import READ_METHODS, RetryPolicy, call_with_retries
 from odoo_sync_cli.odoo.transport import (
     ClientStats,
     Connection,
     HttpSession,
-    Protocol,
+    ProtocolSetting,
     Transport,
     WireProtocol,
 )
 
-__all__ = ["ClientStats", "Connection", "OdooClient", "Protocol", "RetryPolicy"]
+__all__ = ["ClientStats", "Connection", "OdooClient", "ProtocolSetting", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-JSON2_SINCE = 19
 
 
 def _major(version: dict[str, Any]) -> int | None:
@@ -72,9 +70,14 @@ class OdooClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen, so one shared default is safe)
         verify: bool = True,
         transport: httpx.BaseTransport | None = None,
+        transports: Mapping[str, type[Transport]] = TRANSPORTS,
     ) -> None:
+        """``transport`` replaces httpx's own (a test's ``MockTransport``); ``transports`` are
+        the wire protocols by name, the registry of ``odoo.protocols`` unless a test hands in
+        its own: the client never names one."""
         self.conn = conn
         self.retry = retry
+        self.transports = transports
         self.stats = ClientStats()
         self._session = HttpSession(
             conn,
@@ -279,58 +282,78 @@ class OdooClient:
         return self._transport
 
     def _read_version(self) -> dict[str, Any]:
-        try:
-            return Json2Transport(self._session).version()
-        except (NotFoundError, InvalidRequestError, ServerError, OdooConfigError):
-            # Servers before 19 may not serve /web/version (or send it to a login page);
-            # common.version exists everywhere, and says so if the server redirects it too.
-            return JsonRpcTransport(self._session).version()
+        *first, last = [self.transports[name] for name in AUTO_ORDER if name in self.transports]
+        for cls in first:
+            try:
+                return cls(self._session).version()
+            except (NotFoundError, InvalidRequestError, ServerError, OdooConfigError):
+                # Servers before 19 may not serve /web/version (or send it to a login page);
+                # common.version exists everywhere, and says so if the server redirects it too.
+                continue
+        return last(self._session).version()
 
     def _choose_transport(self) -> Transport:
         conn = self.conn
         major = _major(self._version or {})
-        if conn.protocol == "jsonrpc":
-            return self._jsonrpc()
-        if conn.protocol == "json2":
-            if major is not None and major < JSON2_SINCE:
+        if conn.protocol != AUTO:
+            cls = self.transports.get(conn.protocol)
+            if cls is None:
                 raise OdooConfigError(
-                    f"the protocol is set to json2, but JSON-2 needs Odoo {JSON2_SINCE} or later "
-                    f"and this server runs {self.server_version}",
+                    f"unknown protocol '{conn.protocol}' (use {choices_text()})",
                     user=conn.user,
                     url=conn.url,
-                    hint=f"Set the protocol of user {conn.user} to auto or jsonrpc.",
                 )
-            json2 = Json2Transport(self._session)
-            json2.authenticate()
-            return json2
-        if major is not None and major < JSON2_SINCE:
-            return self._jsonrpc()
-        json2 = Json2Transport(self._session)
-        try:
-            json2.authenticate()
-        except (AuthenticationError, NotFoundError) as exc:
-            log.debug("user %s: JSON-2 not usable (%s); trying JSON-RPC", conn.user, exc.message)
+            if not _serves(cls, major):
+                others = [p for p in (AUTO, *self.transports) if p != conn.protocol]
+                raise OdooConfigError(
+                    f"the protocol is set to {conn.protocol}, but {cls.title} needs Odoo "
+                    f"{cls.since} or later and this server runs {self.server_version}",
+                    user=conn.user,
+                    url=conn.url,
+                    hint=f"Set the protocol of user {conn.user} to {choices_text(others)}.",
+                )
+            return self._authenticated(cls)
+        *first, last = [
+            cls
+            for name in AUTO_ORDER
+            if (cls := self.transports.get(name)) is not None and _serves(cls, major)
+        ]
+        refused: list[tuple[type[Transport], OdooError]] = []
+        for cls in first:
             try:
-                return self._jsonrpc()
-            except AuthenticationError as rpc_exc:
-                if isinstance(exc, AuthenticationError):
-                    raise AuthenticationError(
-                        "the secret was refused both as an API key (JSON-2) and as a password "
-                        "(JSON-RPC)",
-                        user=conn.user,
-                        url=conn.url,
-                        hint=(
-                            f"Create a new API key in Odoo for login '{conn.login}' and run "
-                            f"`odoosync user set-secret {conn.user}`."
-                        ),
-                    ) from rpc_exc
-                raise
-        return json2
+                return self._authenticated(cls)
+            except (AuthenticationError, NotFoundError) as exc:
+                log.debug(
+                    "user %s: %s not usable (%s); trying the next",
+                    conn.user,
+                    cls.title,
+                    exc.message,
+                )
+                refused.append((cls, exc))
+        try:
+            return self._authenticated(last)
+        except AuthenticationError as exc:
+            if refused and all(isinstance(e, AuthenticationError) for _, e in refused):
+                tried = " and ".join(
+                    f"as {c.secret_as} ({c.title})" for c in [*(c for c, _ in refused), last]
+                )
+                raise AuthenticationError(
+                    f"the secret was refused both {tried}",
+                    user=conn.user,
+                    url=conn.url,
+                    hint=(
+                        f"Create a new API key in Odoo for login '{conn.login}' and run "
+                        f"`odoosync user set-secret {conn.user}`."
+                    ),
+                ) from exc
+            raise
 
-    def _jsonrpc(self) -> JsonRpcTransport:
-        jsonrpc = JsonRpcTransport(self._session)
-        self._uid = jsonrpc.authenticate()
-        return jsonrpc
+    def _authenticated(self, cls: type[Transport]) -> Transport:
+        transport = cls(self._session)
+        uid = transport.authenticate()
+        if uid is not None:
+            self._uid = uid
+        return transport
 
     def _unexpected(self, model: str, method: str, expected: str) -> ServerError:
         return ServerError(
@@ -341,6 +364,11 @@ class OdooClient:
             method=method,
             hint="Is this an Odoo server? Run again with --debug and report it.",
         )
+
+
+def _serves(cls: type[Transport], major: int | None) -> bool:
+    """Whether a server of this major version (None: unknown) may serve ``cls``."""
+    return cls.since is None or major is None or major >= cls.since
 
 
 def _is_int(value: Any) -> bool:

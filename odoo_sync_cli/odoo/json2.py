@@ -37,6 +37,9 @@ class Json2Transport(Transport):
     """Odoo 19's JSON-2 endpoint; stateless, the API key goes with every request."""
 
     protocol = "json2"
+    title = "JSON-2"
+    secret_as = "an API key"
+    since = 19
 
     def version(self) -> dict[str, Any]:
         ctx = self.session.context()

@@ -33,6 +33,8 @@ class JsonRpcTransport(Transport):
     """Odoo's JSON-RPC endpoint: authenticate once, then send uid and secret with each call."""
 
     protocol = "jsonrpc"
+    title = "JSON-RPC"
+    secret_as = "a password"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

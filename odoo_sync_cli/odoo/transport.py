@@ -57,7 +57,7 @@ __all__ = [
     "Connection",
     "ErrorContext",
     "HttpSession",
-    "Protocol",
+    "ProtocolSetting",
     "Reply",
     "Transport",
     "WireProtocol",
@@ -67,7 +67,8 @@ __all__ = [
     "translate_http_error",
 ]
 
-Protocol = Literal["auto", "jsonrpc", "json2"]
+# A user's protocol setting (``odoo.protocols`` holds the registry), and the wire in use.
+ProtocolSetting = Literal["auto", "jsonrpc", "json2"]
 WireProtocol = Literal["jsonrpc", "json2"]
 
 USER_AGENT = f"odoosync/{__version__}"
@@ -82,7 +83,7 @@ class Connection:
     database: str
     login: str
     secret: pydantic.SecretStr
-    protocol: Protocol = "auto"
+    protocol: ProtocolSetting = "auto"
 
 
 @dataclass
@@ -583,6 +584,11 @@ class Transport(ABC):
     """One wire protocol to one server for one user; raises only odoosync errors."""
 
     protocol: ClassVar[WireProtocol]
+    # In words, for messages: "JSON-2"; and what the secret is to it: "an API key".
+    title: ClassVar[str]
+    secret_as: ClassVar[str]
+    # The first Odoo major version that serves it (None: every version).
+    since: ClassVar[int | None] = None
 
     def __init__(self, session: HttpSession) -> None:
         self.session = session
