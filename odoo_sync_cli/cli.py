@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from odoo_sync_cli import __version__, engine, render
 from odoo_sync_cli.config import Settings, load_settings
-from odoo_sync_cli.credentials import no_secret_given
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import ConfigError, OdooSyncError, VerificationError
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.odoo import AUTO, PROTOCOLS
@@ -205,16 +205,17 @@ def _state(ctx: typer.Context) -> _State:
     return state if state is not None else _State()
 
 
-def _read_secret(prompt: str) -> SecretStr:
-    """The secret from a hidden prompt at a terminal, else the first line of stdin."""
+def _new_secret(prompt: str, env: str | None, store: SecretStoreChoice | None) -> NewSecret:
+    """The secret a command is given: the name of an environment variable, else read now from
+    a hidden prompt at a terminal, else from the first line of stdin."""
+    chosen = store.value if store else None
+    if env:
+        return NewSecret(env=env, store=chosen)
     if sys.stdin is not None and sys.stdin.isatty():
         value = typer.prompt(prompt, hide_input=True)
     else:
         value = sys.stdin.readline() if sys.stdin is not None else ""
-    value = value.rstrip("\r\n")
-    if not value:
-        raise no_secret_given()
-    return SecretStr(value)
+    return NewSecret(SecretStr(value.rstrip("\r\n")), store=chosen)
 
 
 UserOpt = Annotated[
@@ -271,9 +272,7 @@ def user_add(
 ) -> None:
     """Add an Odoo account; the secret comes from a hidden prompt, stdin, or --secret-env."""
     settings = _state(ctx).settings()
-    if secret_env and secret_store:
-        raise ConfigError("give --secret-env or --secret-store, not both")
-    secret = None if secret_env else _read_secret("Password or API key")
+    secret = _new_secret("Password or API key", secret_env, secret_store)
     result = engine.user_add(
         settings,
         name=name,
@@ -282,8 +281,6 @@ def user_add(
         login=login,
         protocol=protocol.value,
         secret=secret,
-        secret_env=secret_env,
-        secret_store=secret_store.value if secret_store else None,
         check=not no_check,
         insecure=insecure,
     )
@@ -329,17 +326,8 @@ def user_set_secret(
     """Replace a user's password or API key (e.g. a rotated key), where it is kept or elsewhere."""
     settings = _state(ctx).settings()
     engine.user_get(settings, name)
-    if secret_env and secret_store:
-        raise ConfigError("give --secret-env or --secret-store, not both")
-    secret = None if secret_env else _read_secret(f"New password or API key for {name}")
-    changed = engine.user_set_secret(
-        settings,
-        name,
-        secret=secret,
-        secret_env=secret_env,
-        secret_store=secret_store.value if secret_store else None,
-        check=not no_check,
-    )
+    secret = _new_secret(f"New password or API key for {name}", secret_env, secret_store)
+    changed = engine.user_set_secret(settings, name, secret=secret, check=not no_check)
     render.secret_changed(changed)
 
 

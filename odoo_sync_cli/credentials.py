@@ -68,6 +68,32 @@ _MAKE_KEY = "make one with `openssl rand -base64 32 | tr '+/' '-_'`"
 # --------------------------------------------------------------------------- values
 
 
+@dataclass(frozen=True)
+class NewSecret:
+    """A secret as ``user add`` and ``user set-secret`` are given it, checked once, here.
+
+    Either typed in (``value``: from the hidden prompt or stdin) or the name of an environment
+    variable read at each use (``env``), never both; ``store`` is the store asked for
+    (``--secret-store``), if any. :meth:`SecretStores.resolve` turns it into the secret itself,
+    and from there one ``SecretStr`` goes to the connection, which puts it in the request.
+    """
+
+    value: SecretStr | None = field(default=None, repr=False)
+    env: str | None = None
+    store: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.env and self.store:
+            raise ConfigError("give --secret-env or --secret-store, not both")
+        if self.store is not None:
+            check_store_name(self.store)
+        if not self.env and (self.value is None or not self.value.get_secret_value()):
+            raise ConfigError(
+                "no secret given",
+                hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
+            )
+
+
 def entry_name(user: str, mirror_id: str) -> str:
     """The keyring entry or credentials-file table of ``user`` of one mirror.
 
@@ -151,8 +177,8 @@ class SecretStores:
             check_env_name(env)
             return ENV
         store = requested or self.preferred
-        if store not in (*CHOOSABLE, AUTO):
-            raise ConfigError(f"unknown secret store '{store}' (use keyring, file or encrypted)")
+        if store != AUTO:
+            check_store_name(store)
         if store == AUTO:
             if self.key_configured():
                 store = ENCRYPTED
@@ -194,6 +220,7 @@ class SecretStores:
 
     def put(self, store: str, account: Account, entry: str, secret: SecretStr) -> SecretLocation:
         """Keep ``secret`` for ``account`` in ``store``; the location to save in the database."""
+        check_store_name(store)
         if store == KEYRING:
             self._keyring_call(
                 account.user,
@@ -215,15 +242,9 @@ class SecretStores:
                 data[entry] = table
                 self._write_file(data)
             return SecretLocation(FILE, entry)
-        if store == ENCRYPTED:
-            payload = {
-                "v": _TOKEN_VERSION,
-                **_binding(account),
-                "secret": secret.get_secret_value(),
-            }
-            token = self._fernet(account.user).encrypt(json.dumps(payload).encode())
-            return SecretLocation(ENCRYPTED, token.decode("ascii"))
-        raise ConfigError(f"unknown secret store '{store}' (use keyring, file or encrypted)")
+        payload = {"v": _TOKEN_VERSION, **_binding(account), "secret": secret.get_secret_value()}
+        token = self._fernet(account.user).encrypt(json.dumps(payload).encode())
+        return SecretLocation(ENCRYPTED, token.decode("ascii"))
 
     def get(self, credential: Credential) -> SecretStr:
         """The secret itself, read now from its store; a one-line CredentialError otherwise."""
@@ -272,6 +293,13 @@ class SecretStores:
             f"user '{user}' has no secret",
             hint=f"Set one with `odoosync user set-secret {user}`.",
         )
+
+    def resolve(self, new: NewSecret, account: Account) -> SecretStr:
+        """The secret a :class:`NewSecret` stands for: typed, or read now from its variable."""
+        if new.env:
+            return self.get(Credential(account, SecretLocation(ENV, new.env)))
+        assert new.value is not None  # NewSecret holds one or the other
+        return new.value
 
     def available(self, credential: Credential) -> bool:
         """Whether :meth:`get` would succeed now (``connectionInfoAvailable``)."""
@@ -484,11 +512,10 @@ class SecretStores:
 # --------------------------------------------------------------------------- helpers
 
 
-def no_secret_given() -> ConfigError:
-    return ConfigError(
-        "no secret given",
-        hint="Type it at the prompt, pipe it on stdin, or use --secret-env VAR.",
-    )
+def check_store_name(store: str) -> None:
+    """Raise a ConfigError unless ``store`` is one a secret may be put in."""
+    if store not in CHOOSABLE:
+        raise ConfigError(f"unknown secret store '{store}' (use keyring, file or encrypted)")
 
 
 def check_env_name(var: str) -> None:

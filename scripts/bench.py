@@ -168,6 +168,7 @@ def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
         from pydantic import SecretStr
 
         from odoo_sync_cli import engine
+        from odoo_sync_cli.credentials import NewSecret
 
         engine.user_add(
             settings,
@@ -175,7 +176,7 @@ def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
             url=info["url"],
             database=info["database"],
             login=info["login"],
-            secret=SecretStr(info["api_key"]),
+            secret=NewSecret(SecretStr(info["api_key"])),
         )
         engine.prepare(settings, users=["bench"])
         report = engine.step(settings, users=["bench"])

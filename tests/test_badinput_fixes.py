@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import AccessDeniedError, StoreError
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.mirror.sqlite import connection as sqlite_connection
@@ -55,7 +56,7 @@ def alice() -> Path:
         url="http://127.0.0.1:8069",
         database="odoo",
         login="admin",
-        secret=SecretStr("not-used-here"),
+        secret=NewSecret(SecretStr("not-used-here")),
         check=False,
     )
     return settings.db_path

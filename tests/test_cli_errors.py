@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator
 
 
@@ -56,7 +57,7 @@ def template(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> 
         url=simulator.url,
         database=simulator.database,
         login=simulator.login,
-        secret=SecretStr(simulator.api_key),
+        secret=NewSecret(SecretStr(simulator.api_key)),
     )
     engine.prepare(settings)
     return settings.db_path

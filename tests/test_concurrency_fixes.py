@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import LeaseError
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.scheduler import Scheduler
@@ -36,7 +37,7 @@ def add_user(settings: Settings, sim: Simulator, name: str) -> None:
         url=creds.url,
         database=creds.database,
         login=creds.login,
-        secret=SecretStr(creds.api_key),
+        secret=NewSecret(SecretStr(creds.api_key)),
     )
 
 

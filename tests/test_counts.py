@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.planner import trusted_count
 from odoo_sync_cli.simulator.testing import Simulator
 
@@ -42,7 +43,7 @@ def _alice(tmp_path: Path, sim: Simulator) -> Settings:
         url=sim.url,
         database=sim.database,
         login=sim.login,
-        secret=SecretStr(sim.api_key),
+        secret=NewSecret(SecretStr(sim.api_key)),
     )
     return settings
 

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
 from odoo_sync_cli.simulator.testing import Simulator
@@ -69,7 +70,7 @@ def _odoosync_ids(tmp_path: Path, sim: Simulator, secret: str) -> list[int]:
         url=sim.url,
         database=sim.database,
         login=sim.login,
-        secret=SecretStr(secret),
+        secret=NewSecret(SecretStr(secret)),
     )
     engine.prepare(settings)
     assert engine.step(settings).users[0].status == "done"

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
 
@@ -110,7 +111,7 @@ def test_kill_9_at_random_pages_then_resume(tmp_path: Path, server: dict[str, An
         url=server["url"],
         database=server["database"],
         login=server["login"],
-        secret=SecretStr(server["api_key"]),
+        secret=NewSecret(SecretStr(server["api_key"])),
     )
     engine.prepare(settings)
 

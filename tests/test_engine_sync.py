@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import (
     AuthenticationError,
     ConfigError,
@@ -50,7 +51,7 @@ def add_user(
         url=creds.url,
         database=creds.database,
         login=creds.login,
-        secret=SecretStr(kw.pop("secret", creds.api_key)),
+        secret=NewSecret(SecretStr(kw.pop("secret", creds.api_key))),
         **kw,
     )
 
@@ -431,7 +432,9 @@ def test_rejected_key_names_the_user_and_the_way_out(
     settings = make_settings(tmp_path)
     add_user(settings, sim, "alice")
     engine.prepare(settings)
-    engine.user_set_secret(settings, "alice", secret=SecretStr("expired-key-0000"), check=False)
+    engine.user_set_secret(
+        settings, "alice", secret=NewSecret(SecretStr("expired-key-0000")), check=False
+    )
     with pytest.raises(AuthenticationError) as info:
         engine.step(settings, users=["alice"])
     message = str(info.value)
@@ -439,8 +442,8 @@ def test_rejected_key_names_the_user_and_the_way_out(
     assert "expired-key-0000" not in message
     assert engine.user_get(settings, "alice").status == "failed"
     with pytest.raises(AuthenticationError):
-        engine.user_set_secret(settings, "alice", secret=SecretStr("still-wrong"))
-    engine.user_set_secret(settings, "alice", secret=SecretStr(sim.api_key))
+        engine.user_set_secret(settings, "alice", secret=NewSecret(SecretStr("still-wrong")))
+    engine.user_set_secret(settings, "alice", secret=NewSecret(SecretStr(sim.api_key)))
     engine.retry(settings, users=["alice"])
     assert engine.step(settings).users[0].status == "done"
     assert_mirror_equals(settings, "alice", sim)
@@ -453,7 +456,7 @@ def test_failure_of_one_user_does_not_stop_the_others(
     settings = make_settings(tmp_path)
     add_user(settings, sim, "alice")
     add_user(settings, sim, "bob")
-    engine.user_set_secret(settings, "alice", secret=SecretStr("wrong"), check=False)
+    engine.user_set_secret(settings, "alice", secret=NewSecret(SecretStr("wrong")), check=False)
     results = engine.prepare(settings)
     assert isinstance(results[0].error, AuthenticationError)
     assert results[1].error is None

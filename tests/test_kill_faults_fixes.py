@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator
 from torture.kill import wal_uncommitted_frames
 
@@ -41,7 +42,7 @@ def _add(settings: Settings, sim: Simulator, name: str = "carol") -> None:
         url=creds.url,
         database=creds.database,
         login=creds.login,
-        secret=SecretStr(creds.api_key),
+        secret=NewSecret(SecretStr(creds.api_key)),
     )
 
 

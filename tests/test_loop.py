@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from odoo_sync_cli import engine, render
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.base import lease_owner_id
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.models import Batch
@@ -61,7 +62,7 @@ def add_user(
         url=creds.url,
         database=creds.database,
         login=creds.login,
-        secret=SecretStr(secret or creds.api_key),
+        secret=NewSecret(SecretStr(secret or creds.api_key)),
         check=not secret,
     )
 

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
 
@@ -117,7 +118,7 @@ def setup_users(tmp_path: Path, server: Server) -> tuple[Settings, list[str]]:
             url=server.url,
             database=db["database"],
             login=db["login"],
-            secret=SecretStr(db["api_key"]),
+            secret=NewSecret(SecretStr(db["api_key"])),
         )
         names.append(name)
     return settings, names

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator
 from torture.common import MirrorDiff, live_ids, mirror_diff
 
@@ -35,7 +36,7 @@ def synced(
         url=creds.url,
         database=creds.database,
         login=creds.login,
-        secret=SecretStr(creds.api_key),
+        secret=NewSecret(SecretStr(creds.api_key)),
     )
     engine.prepare(settings)
     engine.step(settings)

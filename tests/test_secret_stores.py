@@ -26,7 +26,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
-from odoo_sync_cli.credentials import SecretStores, keyring_refusal
+from odoo_sync_cli.credentials import NewSecret, SecretStores, keyring_refusal
 from odoo_sync_cli.errors import ConfigError, CredentialError
 from odoo_sync_cli.models import ENCRYPTED, FILE, KEYRING, Account, Credential, SecretLocation
 from odoo_sync_cli.simulator.testing import Simulator
@@ -78,6 +78,29 @@ def test_a_chainer_is_as_safe_as_what_it_chains(monkeypatch: pytest.MonkeyPatch)
     assert keyring_refusal(chainer.ChainerBackend()) is None
     chained.append(PlaintextLookalike())
     assert "keeps secrets in a file" in str(keyring_refusal(chainer.ChainerBackend()))
+
+
+def test_a_new_secret_is_checked_once_and_resolved_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^no secret given\. Type it at the prompt"):
+        NewSecret(SecretStr(""))
+    with pytest.raises(ConfigError, match="no secret given"):
+        NewSecret()
+    with pytest.raises(ConfigError, match="give --secret-env or --secret-store, not both"):
+        NewSecret(env="ODOO_KEY", store="file")
+    with pytest.raises(ConfigError, match="unknown secret store 'vault'"):
+        NewSecret(SecretStr("k"), store="vault")
+    typed = NewSecret(SecretStr("typed-secret-1"), store="file")
+    assert "typed-secret-1" not in repr(typed)
+    account = Account("kay", "https://odoo.example.com", "odoo", "admin")
+    environ = {"ODOO_KEY": "from-the-environment"}
+    stores = SecretStores(credentials_file=tmp_path / "c.toml", environ=environ)
+    assert stores.resolve(typed, account).get_secret_value() == "typed-secret-1"
+    named = NewSecret(env="ODOO_KEY")
+    environ["ODOO_KEY"] = "read-when-resolved"
+    assert stores.resolve(named, account).get_secret_value() == "read-when-resolved"
+    del environ["ODOO_KEY"]
+    with pytest.raises(CredentialError, match="ODOO_KEY, which is not set"):
+        stores.resolve(named, account)
 
 
 def test_the_default_store(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.engine.accounts import plain_http_off_machine
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
@@ -81,7 +82,7 @@ def test_the_refusal_comes_before_any_connection() -> None:
             url="http://odoo.example.com",
             database="odoo",
             login="admin",
-            secret=SecretStr(SECRET),
+            secret=NewSecret(SecretStr(SECRET)),
             connect=no_connection,  # type: ignore[arg-type]
         )
 

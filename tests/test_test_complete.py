@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings, load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.engine import verify
 from odoo_sync_cli.mirror import codec
 from odoo_sync_cli.mirror.codec import TableSpec
@@ -48,7 +49,7 @@ def add_alice(settings: Settings, sim: Simulator) -> None:
         url=sim.url,
         database=sim.database,
         login=sim.login,
-        secret=SecretStr(sim.api_key),
+        secret=NewSecret(SecretStr(sim.api_key)),
     )
 
 
@@ -206,7 +207,7 @@ def test_confirmation_and_one_user_rules(
         url=other.url,
         database=other.database,
         login=other.login,
-        secret=SecretStr(other.api_key),
+        secret=NewSecret(SecretStr(other.api_key)),
     )
     ambiguous = run(config, "test-complete", "--yes")
     assert ambiguous.exit_code == 3

@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from odoo_sync_cli import engine
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.engine import diagnostics
 from odoo_sync_cli.simulator.testing import Simulator
 
@@ -31,7 +32,7 @@ def add_user(sim: Simulator, name: str = "alice") -> None:
         url=sim.url,
         database=sim.database,
         login=sim.login,
-        secret=SecretStr(sim.api_key if sim.odoo_version >= 19 else sim.password),
+        secret=NewSecret(SecretStr(sim.api_key if sim.odoo_version >= 19 else sim.password)),
     )
 
 

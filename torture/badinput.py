@@ -45,6 +45,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.server import (
     ADMIN_NAME,
     ADMIN_UID,
@@ -870,7 +871,7 @@ def _template(root: Path, sim: Simulator, slow: Simulator) -> Path:
         name="alice",
         url=sim.url,
         login=ADMIN_LOGIN,
-        secret=SecretStr(ADMIN_KEY),
+        secret=NewSecret(SecretStr(ADMIN_KEY)),
         **common,
     )
     engine.user_add(
@@ -878,20 +879,25 @@ def _template(root: Path, sim: Simulator, slow: Simulator) -> Path:
         name="dora",
         url=sim.url,
         login=DEMO_LOGIN,
-        secret=SecretStr(DEMO_PASSWORD),
+        secret=NewSecret(SecretStr(DEMO_PASSWORD)),
         protocol="jsonrpc",
         **common,
     )
     with mock.patch.dict(os.environ, {SECRET_ENV: ADMIN_KEY}):
         engine.user_add(
-            settings, name="envy", url=sim.url, login=ADMIN_LOGIN, secret_env=SECRET_ENV, **common
+            settings,
+            name="envy",
+            url=sim.url,
+            login=ADMIN_LOGIN,
+            secret=NewSecret(env=SECRET_ENV),
+            **common,
         )
     engine.user_add(
         settings,
         name="rita",
         url=sim.url,
         login=ADMIN_LOGIN,
-        secret=SecretStr(REVOKED_KEY),
+        secret=NewSecret(SecretStr(REVOKED_KEY)),
         check=False,
         **common,
     )
@@ -900,7 +906,7 @@ def _template(root: Path, sim: Simulator, slow: Simulator) -> Path:
         name="carl",
         url=slow.url,
         login=ADMIN_LOGIN,
-        secret=SecretStr(ADMIN_KEY),
+        secret=NewSecret(SecretStr(ADMIN_KEY)),
         **common,
     )
     engine.prepare(settings, users=["alice"])

@@ -40,6 +40,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.models import UserRecord
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.progress import Event, PageStored
@@ -503,7 +504,7 @@ def _add_user(settings: Settings, sim: Simulator, name: str) -> None:
         url=creds.url,
         database=creds.database,
         login=creds.login,
-        secret=SecretStr(creds.api_key),
+        secret=NewSecret(SecretStr(creds.api_key)),
     )
 
 

@@ -40,6 +40,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 from torture.common import CampaignResult, Scale, mirror_diff, odoosync_command, settings_for
@@ -341,7 +342,7 @@ def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:
                 url=creds.url,
                 database=creds.database,
                 login=creds.login,
-                secret=SecretStr(creds.api_key),
+                secret=NewSecret(SecretStr(creds.api_key)),
                 check=False,  # the loops connect soon enough
             )
             users[name] = database

@@ -43,6 +43,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.models import UserRecord
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.simulator.server import PageCall
@@ -246,7 +247,7 @@ class FaultRun:
                 database=creds.database,
                 login=creds.login,
                 protocol=protocol,
-                secret=SecretStr(creds.api_key),
+                secret=NewSecret(SecretStr(creds.api_key)),
             )
         self.seed_own(sim)
         for index in range(self.shape.runs):
@@ -271,7 +272,7 @@ class FaultRun:
             url=creds.url,
             database=creds.database,
             login=creds.login,
-            secret=SecretStr(creds.api_key),
+            secret=NewSecret(SecretStr(creds.api_key)),
         )
         engine.prepare(settings)
         good_pages = self.rng.randint(2, max(2, self.shape.partners // 100 - 1))

@@ -51,6 +51,7 @@ from pydantic import SecretStr
 
 from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 from torture.common import (
     CampaignResult,
@@ -355,7 +356,7 @@ class KillRun:
                 database=creds.database,
                 login=creds.login,
                 protocol=protocol,
-                secret=SecretStr(creds.api_key),
+                secret=NewSecret(SecretStr(creds.api_key)),
             )
 
     # ---- changes between cycles

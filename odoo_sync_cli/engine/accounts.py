@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from odoo_sync_cli.config import Settings
-from odoo_sync_cli.credentials import CHOOSABLE, SecretStores, entry_name, no_secret_given
+from odoo_sync_cli.credentials import (
+    CHOOSABLE,
+    NewSecret,
+    SecretStores,
+    check_store_name,
+    entry_name,
+)
 from odoo_sync_cli.engine.common import (
     ClientFactory,
     Held,
@@ -79,19 +85,6 @@ def _check_user_fields(
     check_protocol(protocol)
 
 
-def _secret_in_hand(
-    stores: SecretStores, draft: UserRecord, kind: str, secret: SecretStr | None, env: str | None
-) -> SecretStr:
-    """The secret to check the connection with: typed, or read now from ``--secret-env``."""
-    if kind == ENV:
-        assert env is not None
-        credential = Credential(draft.credential.account, SecretLocation(ENV, env))
-        return stores.get(credential)
-    if secret is None or not secret.get_secret_value():
-        raise no_secret_given()
-    return secret
-
-
 def _keep_secret(
     stores: SecretStores,
     store: Mirror,
@@ -120,14 +113,6 @@ def _forget_secret(stores: SecretStores, credential: Credential) -> str | None:
             f"({exc.message}); remove it by hand"
         )
     return None
-
-
-def _which_store(secret_store: str | None, secret_env: str | None) -> str | None:
-    if secret_env and secret_store:
-        raise ConfigError("give --secret-env or --secret-store, not both")
-    if secret_store is not None and secret_store not in CHOOSABLE:
-        raise ConfigError(f"unknown secret store '{secret_store}' (use {', '.join(CHOOSABLE)})")
-    return secret_store
 
 
 def _check_connection(
@@ -179,24 +164,23 @@ def user_add(
     database: str,
     login: str,
     protocol: str = "auto",
-    secret: SecretStr | None = None,
-    secret_env: str | None = None,
-    secret_store: str | None = None,
+    secret: NewSecret,
     check: bool = True,
     connect: ClientFactory | None = None,
     insecure: bool = False,
 ) -> UserAdded:
     """Add an Odoo account (``not_started``, so the loop picks it up); check it first.
 
-    The secret goes to ``secret_store`` (or the environment variable ``secret_env`` is named);
-    by default to the store :meth:`SecretStores.choose` picks. The database gets its location.
+    The secret goes to the store it asks for (or only the name of its environment variable is
+    kept); by default to the store :meth:`SecretStores.choose` picks. The database gets its
+    location.
     """
     url = url.rstrip("/")
     _check_user_fields(name, url, database, login, protocol, insecure)
     stores = secret_stores(settings)
     draft = _draft(name, url, database, login, protocol, insecure)
-    kind = stores.choose(_which_store(secret_store, secret_env), env=secret_env)
-    use_secret = _secret_in_hand(stores, draft, kind, secret, secret_env)
+    kind = stores.choose(secret.store, env=secret.env)
+    use_secret = stores.resolve(secret, draft.credential.account)
     if mirror_exists(settings):
         with open_mirror(settings) as store:
             if store.get_user(name) is not None:
@@ -232,7 +216,7 @@ def user_add(
         )
         # The row first, then the secret: a secret is never left in a store with no user.
         try:
-            location = _keep_secret(stores, store, draft, kind, use_secret, secret_env)
+            location = _keep_secret(stores, store, draft, kind, use_secret, secret.env)
         except BaseException:
             store.remove_user(name)
             raise
@@ -267,31 +251,28 @@ def user_set_secret(
     settings: Settings,
     name: str,
     *,
-    secret: SecretStr | None = None,
-    secret_env: str | None = None,
-    secret_store: str | None = None,
+    secret: NewSecret,
     check: bool = True,
     connect: ClientFactory | None = None,
 ) -> SecretChanged:
     """Replace a user's secret (a rotated API key), checking it against the server first.
 
-    It goes where the user's secret is kept, unless ``secret_store`` or ``secret_env`` names
-    another place; then the old copy is removed from the old store.
+    It goes where the user's secret is kept, unless the new secret names another store or an
+    environment variable; then the old copy is removed from the old store.
     """
-    requested = _which_store(secret_store, secret_env)
     stores = secret_stores(settings)
     with open_mirror(settings) as store:
         user = known_user(store, name)
         old = user.credential
-        current = old.location.store
-        if requested is None and not secret_env and current in CHOOSABLE:
-            requested = current
-        kind = stores.choose(requested, env=secret_env)
-        use_secret = _secret_in_hand(stores, user, kind, secret, secret_env)
+        requested = secret.store
+        if requested is None and not secret.env and old.location.store in CHOOSABLE:
+            requested = old.location.store
+        kind = stores.choose(requested, env=secret.env)
+        use_secret = stores.resolve(secret, old.account)
         if check:
             version, used = _check_connection(user, settings, use_secret, connect)
             store.set_server_info(name, server_version=version, protocol_used=used)
-        location = _keep_secret(stores, store, user, kind, use_secret, secret_env)
+        location = _keep_secret(stores, store, user, kind, use_secret, secret.env)
         note = _forget_old(stores, old, location)
         return SecretChanged(
             UserInfo.of(known_user(store, name)), stores.describe(location), note=note
@@ -300,7 +281,7 @@ def user_set_secret(
 
 def user_move_secret(settings: Settings, name: str, *, to: str) -> SecretChanged:
     """Move a user's secret to another store as it is (an Odoo API key is shown only once)."""
-    _which_store(to, None)
+    check_store_name(to)
     stores = secret_stores(settings)
     with open_mirror(settings) as store:
         user = known_user(store, name)
