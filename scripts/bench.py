@@ -52,22 +52,10 @@ def peak_rss_mib() -> float:
 
 @contextmanager
 def simulator(*args: str) -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "odoo_sync_cli.simulator", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    try:
-        info: dict[str, Any] = json.loads(proc.stdout.readline())
-        for line in proc.stdout:  # wait until it says it serves
-            if line.startswith("serving"):
-                break
-        yield info
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    from odoo_sync_cli.simulator.testing import simulator_process
+
+    with simulator_process(*args) as sim:
+        yield sim.info
 
 
 def _private_secrets(workdir: Path) -> dict[str, str]:

@@ -9,13 +9,12 @@ included) and prints the figures. Peak memory is the simulator process's ``VmHWM
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from odoo_sync_cli.simulator.testing import simulator_process
 
 FIELDS = [
     "name",
@@ -43,19 +42,9 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=1000)
     args = parser.parse_args()
 
-    n = args.records
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "odoo_sync_cli.simulator", "--port", "0", "--records", str(n)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    try:
-        info = json.loads(proc.stdout.readline())
-        for line in proc.stdout:
-            if line.startswith("serving"):
-                break
+    with simulator_process("--records", str(args.records), quiet=False) as sim:
+        info, proc = sim.info, sim.process
         ready = time.perf_counter() - started
         print(f"simulator with {args.records:,} partners serving after {ready:.1f} s")
 
@@ -86,9 +75,6 @@ def main() -> None:
             f"in {paging:.1f} s ({rows / paging:,.0f} rows/s); "
             f"simulator peak memory {vm_hwm_mib(proc.pid):.0f} MiB"
         )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 if __name__ == "__main__":

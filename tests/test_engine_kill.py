@@ -7,7 +7,6 @@ the next run resumes from the last committed cursor: nothing lost, nothing store
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -26,6 +25,7 @@ from odoo_sync_cli.config import load_settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
+from odoo_sync_cli.simulator.testing import simulator_process
 
 CONFIG = """
 page_size = 40
@@ -41,36 +41,9 @@ wait_max = 0.05
 @pytest.fixture
 def server() -> Iterator[dict[str, Any]]:
     """A simulator in its own process; yields the JSON line it prints first."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "odoo_sync_cli.simulator",
-            "--port",
-            "0",
-            "--records",
-            "3000",
-            "--seed",
-            "21",
-            "--latency",
-            "0.02",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    try:
-        info: dict[str, Any] = json.loads(proc.stdout.readline())
-        yield info
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    args = ["--records", "3000", "--seed", "21", "--latency", "0.02"]
+    with simulator_process(*args) as sim:
+        yield sim.info
 
 
 def server_records(

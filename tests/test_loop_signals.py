@@ -28,6 +28,7 @@ from odoo_sync_cli.config import Settings, load_settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
+from odoo_sync_cli.simulator.testing import simulator_process
 
 CONFIG = """
 page_size = 50
@@ -63,17 +64,6 @@ class Server:
         return [p for p in pages if p["method"] == "search_read" and p["order"] == "id asc"]
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen[str], Server]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "odoo_sync_cli.simulator", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, Server(json.loads(proc.stdout.readline()))
-
-
 def stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -89,20 +79,14 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def one_db() -> Iterator[Server]:
-    proc, server = start_server("--records", "1500", "--seed", "5", "--latency", "0.02")
-    try:
-        yield server
-    finally:
-        stop(proc)
+    with simulator_process("--records", "1500", "--seed", "5", "--latency", "0.02") as sim:
+        yield Server(sim.info)
 
 
 @pytest.fixture
 def three_dbs() -> Iterator[Server]:
-    proc, server = start_server("--databases", "a:500,b:500,c:500", "--latency", "0.01")
-    try:
-        yield server
-    finally:
-        stop(proc)
+    with simulator_process("--databases", "a:500,b:500,c:500", "--latency", "0.01") as sim:
+        yield Server(sim.info)
 
 
 def setup_users(tmp_path: Path, server: Server) -> tuple[Settings, list[str]]:

@@ -1,4 +1,4 @@
-"""Run the simulator inside a test process.
+"""Run the simulator inside a test process, or in a process of its own.
 
 >>> with start_simulator(records=500) as sim:
 ...     sim.execute_kw("res.partner", "search_count", [[]])
@@ -9,12 +9,21 @@ pass), serves them on a free loopback port from a daemon thread, and returns a
 faults), the counters, ways to change records while a client syncs, and small JSON-RPC / JSON-2
 helpers. ``stop()`` (or leaving the ``with`` block) shuts everything down and closes every
 socket, so tests running with ``-W error`` see no ResourceWarning.
+
+:func:`simulator_process` starts ``python -m odoo_sync_cli.simulator`` instead, for the tests,
+benchmarks and scripts that need the server outside their own process (a kill must not take it
+down, or its work must not share the GIL), and reads the JSON line it prints first.
 """
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
@@ -479,3 +488,64 @@ __all__ = [
     "make_store",
     "start_simulator",
 ]
+
+
+# --------------------------------------------------------------------------- in its own process
+
+
+@dataclass
+class SimulatorProcess:
+    """A simulator run as ``python -m odoo_sync_cli.simulator`` and the JSON line it printed."""
+
+    process: subprocess.Popen[str]
+    info: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return str(self.info["url"])
+
+    @property
+    def databases(self) -> list[dict[str, Any]]:
+        """Every database served: name, login, password, API key, partners."""
+        listed: list[dict[str, Any]] = self.info.get("databases") or [self.info]
+        return listed
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@contextmanager
+def simulator_process(*args: str, quiet: bool = True) -> Iterator[SimulatorProcess]:
+    """Start a simulator in its own process (on a free port), yield it once it serves, stop it.
+
+    ``args`` are the command line's (``--records 3000 --latency 0.02``...); ``quiet`` drops
+    what it says on stderr.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "odoo_sync_cli.simulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else None,
+        text=True,
+    )
+    running = SimulatorProcess(process, {})
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        if not first:
+            raise RuntimeError(f"the simulator exited ({process.wait()}) before it served")
+        running.info = json.loads(first)
+        for line in process.stdout:  # the line that says it serves comes after its figures
+            if line.startswith("serving"):
+                break
+        yield running
+    finally:
+        running.stop()
