@@ -7,6 +7,7 @@ it changed), so that other tests see the data they expect.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 import keyring
 import pytest
 from keyring.backends import fail
+from pydantic import SecretStr
 
+from odoo_sync_cli import engine
+from odoo_sync_cli.config import load_settings
+from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.pgcluster import Cluster, start_cluster
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 
@@ -100,3 +105,19 @@ def postgres() -> Iterator[Cluster]:
     """
     with start_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def unchecked_alice() -> Path:
+    """A database (where ODOOSYNC_DB points) with one user never checked against a server."""
+    settings = load_settings(db=Path(os.environ["ODOOSYNC_DB"]))
+    engine.user_add(
+        settings,
+        name="alice",
+        url="http://127.0.0.1:8069",
+        database="odoo",
+        login="admin",
+        secret=NewSecret(SecretStr("not-used-here")),
+        check=False,
+    )
+    return settings.db_path

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import typer
 from pydantic import SecretStr
 from rich.console import Console
 from rich.text import Text
@@ -430,3 +431,9 @@ def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
     assert time.monotonic() - started >= 0.8, "--once waited for the other holder"
     busy = {e.user for e in reporter.of(UserState) if e.state == "busy"}
     assert busy == {"user-a"}, "a dead process's lease is taken over at once"
+
+
+def test_status_endpoint_defaults_to_loopback() -> None:
+    loop = typer.main.get_command(app).commands["loop"]  # type: ignore[attr-defined]
+    host = next(p for p in loop.params if p.name == "http_host")
+    assert host.default == "127.0.0.1"

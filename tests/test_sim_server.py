@@ -16,9 +16,30 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from odoo_sync_cli.simulator.server import DEFAULT_API_KEY, Fault, SimulatorServer
-from odoo_sync_cli.simulator.testing import Simulator, SimulatorCallError, start_simulator
+from odoo_sync_cli.errors import AccessDeniedError
+from odoo_sync_cli.odoo import Connection, OdooClient, RetryPolicy
+from odoo_sync_cli.simulator.server import (
+    ADMIN_NAME,
+    ADMIN_UID,
+    DEFAULT_API_KEY,
+    DEMO_LOGIN,
+    DEMO_NAME,
+    DEMO_PASSWORD,
+    DEMO_UID,
+    Fault,
+    SimDatabase,
+    SimulatorServer,
+    SimUser,
+    default_api_key,
+)
+from odoo_sync_cli.simulator.testing import (
+    Simulator,
+    SimulatorCallError,
+    build_store,
+    start_simulator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -668,3 +689,61 @@ def test_cli_serves_until_sigterm() -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_a_denied_model_answers_access_error() -> None:
+    db_store = build_store(20)
+    users = [
+        SimUser(ADMIN_UID, "admin", ADMIN_NAME, "admin", default_api_key("odoo")),
+        SimUser(
+            DEMO_UID,
+            DEMO_LOGIN,
+            DEMO_NAME,
+            DEMO_PASSWORD,
+            default_api_key("odoo", DEMO_LOGIN),
+            denied_models=frozenset({"sale.order"}),
+        ),
+    ]
+    served = SimDatabase("odoo", db_store, users=users)
+    try:
+        with start_simulator(databases={"odoo": served}) as sim:
+            conn = Connection(
+                "dora", sim.url, "odoo", DEMO_LOGIN, SecretStr(DEMO_PASSWORD), "jsonrpc"
+            )
+            with OdooClient(conn, retry=RetryPolicy(attempts=1)) as client:
+                assert client.fields_get("sale.order", attributes=["type"])
+                assert client.search_count("res.partner", []) > 0
+                with pytest.raises(AccessDeniedError, match=r"not allowed to access 'sale\.order'"):
+                    client.search_count("sale.order", [])
+    finally:
+        db_store.close()
+
+
+def test_simulator_ignores_clients_that_hang_up(
+    simulator: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = simulator.server
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert capsys.readouterr().err == ""
+    try:
+        raise ValueError("a real bug")
+    except ValueError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert "a real bug" in capsys.readouterr().err
+
+
+def test_simulator_counts_faults_by_call(make_simulator: Callable[..., Simulator]) -> None:
+    """The faults campaign tells a truncated count (a bare number over JSON-2) from the rest."""
+    sim = make_simulator(records=50, seed=5)
+    sim.script_faults(["truncate", "503"], match={"method": "search_count"})
+    for _ in range(3):
+        sim.json2("res.partner", "search_count", {"domain": []})
+    assert sim.stats.fault_calls == {
+        ("truncate", "json2", "search_count"): 1,
+        ("503", "json2", "search_count"): 1,
+    }
+    sim.reset_stats()
+    assert not sim.stats.fault_calls

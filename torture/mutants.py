@@ -113,7 +113,7 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/test_store.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
+            "tests/test_mirror_sqlite.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
             "torture:faults",
         ),
     ),
@@ -158,7 +158,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "                batch.id,\n                cursor,\n",
             ),
         ),
-        ("tests/test_store.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
+        ("tests/test_mirror_sqlite.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
     ),
     Mutant(
         "stored_cursor_unchecked",
@@ -169,7 +169,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 'validate_cursor(d["cursor"], lo_id=d["lo_id"], hi_id=None)',
             ),
         ),
-        ("tests/test_store.py::test_damaged_cursor_is_caught_when_read",),
+        ("tests/test_mirror_sqlite.py::test_damaged_cursor_is_caught_when_read",),
     ),
     Mutant(
         "pages_without_active_test",
@@ -219,7 +219,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "            self._write_rows(user, page.spec, records, now)",
             ),
         ),
-        ("tests/test_store.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
+        ("tests/test_mirror_sqlite.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
     ),
     Mutant(
         "page_stored_twice",
@@ -253,7 +253,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "a record stored again keeps its tombstone",
         (Edit('if c not in ("user", "id")', 'if c not in ("user", "id", "_deleted_at")'),),
         (
-            "tests/test_store.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
+            "tests/test_mirror_sqlite.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
             "torture:faults",
         ),
     ),
@@ -318,7 +318,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 'AND {listed}",',
             ),
         ),
-        ("tests/test_store.py::test_hard_delete", "torture:kill"),
+        ("tests/test_mirror_sqlite.py::test_hard_delete", "torture:kill"),
     ),
     Mutant(
         "plan_made_twice",
@@ -331,7 +331,7 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
         # The concurrency campaign meets it only when two loops race for one user.
-        ("tests/test_concurrency_fixes.py",),
+        ("tests/test_plan_race.py",),
     ),
     Mutant(
         "x2many_in_order",

@@ -1,4 +1,4 @@
-"""The SQLite store: file, migrations, users, leases, mirror tables, and one-transaction pages."""
+"""The SQLite backend: file, migrations, users, leases, mirror tables, and one-transaction pages."""
 
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
-"""What the secrets campaign (torture/secrets.py) checks and found, pinned here."""
+"""Which server URLs a user may have: plain http only to this machine unless --insecure, no
+credentials in the URL, and an untrusted certificate refused unless --insecure.
+"""
 
 from __future__ import annotations
 
 import os
-import sqlite3
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
@@ -20,7 +19,6 @@ from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.engine.accounts import plain_http_off_machine
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.mirror.sqlite import SqliteMirror
-from odoo_sync_cli.models import NO_SECRET, SecretLocation
 from odoo_sync_cli.simulator.testing import Simulator
 from torture.common import TlsProxy, self_signed_certificate
 
@@ -33,9 +31,6 @@ def run(*args: str, input: str | None = None) -> Result:
 
 def add(name: str, url: str, *extra: str, database: str = "odoo") -> list[str]:
     return ["user", "add", name, "--url", url, "--db", database, "--login", "admin", *extra]
-
-
-# --- plain http only to this machine, unless --insecure
 
 
 @pytest.mark.parametrize(
@@ -93,9 +88,6 @@ def test_loopback_http_needs_no_flag(simulator: Simulator) -> None:
     assert result.exit_code == 0, result.output
 
 
-# --- a URL with a password in it is refused without repeating it
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -109,9 +101,6 @@ def test_url_with_credentials_is_refused_quietly(url: str) -> None:
     assert result.exit_code == 3
     assert "login or password" in result.stderr
     assert SECRET not in result.output
-
-
-# --- TLS: verified by default, skipped only for a user added with --insecure
 
 
 @pytest.fixture
@@ -137,57 +126,3 @@ def test_untrusted_certificate_is_refused_unless_insecure(
     assert added.exit_code == 0, added.output
     planned = run("prepare", "--user", "tls")
     assert planned.exit_code == 0, planned.output
-
-
-# --- the database and its WAL files are private whatever the umask
-
-
-def test_database_files_are_private_under_umask_000(tmp_path: Path) -> None:
-    path = tmp_path / "fresh" / "odoosync.db"
-    old = os.umask(0)
-    try:
-        with SqliteMirror.open(path, create=True) as db:
-            db.add_user(
-                name="u",
-                url="http://127.0.0.1:8069",
-                database="odoo",
-                login="admin",
-                protocol="auto",
-                location=NO_SECRET,
-            )
-            files = [path, path.with_name("odoosync.db-wal"), path.with_name("odoosync.db-shm")]
-            for file in files:
-                assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
-            assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    finally:
-        os.umask(old)
-
-
-# --- databases made before --insecure existed are upgraded in place
-
-
-def test_migration_adds_the_insecure_column(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with SqliteMirror.open(path, create=True) as db:
-        db.add_user(
-            name="u",
-            url="https://odoo.example.com",
-            database="odoo",
-            login="admin",
-            protocol="auto",
-            location=SecretLocation("env", "X"),
-        )
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("ALTER TABLE _odoosync_users DROP COLUMN insecure")
-    conn.execute("DELETE FROM _odoosync_migrations WHERE name = 'm002_user_insecure'")
-    conn.close()
-    with SqliteMirror.open(path) as db:
-        assert "m002_user_insecure" in db.applied_migrations()
-        user = db.get_user("u")
-        assert user is not None and user.insecure is False
-
-
-def test_status_endpoint_defaults_to_loopback() -> None:
-    loop = typer.main.get_command(app).commands["loop"]  # type: ignore[attr-defined]
-    host = next(p for p in loop.params if p.name == "http_host")
-    assert host.default == "127.0.0.1"

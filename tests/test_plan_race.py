@@ -1,4 +1,6 @@
-"""Fixes found by the changes and concurrency campaigns (torture/changes.py, concurrency.py)."""
+"""Two processes race to plan one user: the one that takes the lease second carries on with the
+other's plan instead of planning (and reading) the sync again; --restart still plans anew.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""The field-to-column mapping every backend shares (mirror/codec.py), as properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from odoo_sync_cli.errors import StoreError
+from odoo_sync_cli.mirror.codec import RESERVED_COLUMNS, FieldColumn, plan_columns
+
+TYPES = ["char", "text", "integer", "boolean", "float", "many2one", "many2many", "json", "date"]
+# Names that collide on purpose: a reserved column, a many2one's name column, their suffixes.
+NAMES = ["name", "user", "partner_id", "partner_id_name", "partner_id_name_2", "_synced_at", "x"]
+
+schemas = st.lists(
+    st.dictionaries(st.sampled_from(NAMES), st.sampled_from(TYPES), max_size=len(NAMES)),
+    min_size=1,
+    max_size=4,
+)
+
+
+def known_after(plans: list[dict[str, str]]) -> dict[str, FieldColumn]:
+    """The columns a table has after the server's schemas were planned one after another."""
+    known: dict[str, FieldColumn] = {}
+    for fields in plans:
+        try:
+            plan = plan_columns("res.partner", known, fields)
+        except StoreError:
+            continue  # a field changed shape: the table would have to be rebuilt
+        known = {**known, **{c.field: c for c in plan.new}}
+        for name, ftype in plan.retyped:
+            old = known[name]
+            known[name] = FieldColumn(name, ftype, old.column, old.name_column)
+    return known
+
+
+@given(schemas)
+def test_columns_never_collide_and_stay_put(plans: list[dict[str, str]]) -> None:
+    known = known_after(plans)
+    taken = [c.column for c in known.values()] + [
+        c.name_column for c in known.values() if c.name_column
+    ]
+    assert len(taken) == len(set(taken))
+    assert set(taken) & set(RESERVED_COLUMNS) <= {"id"}
+    assert known["id"].column == "id"
+    # Planned again, every field keeps its column: nothing new, nothing moved.
+    again = plan_columns("res.partner", known, {f: c.type for f, c in known.items()})
+    assert again.new == () and again.retyped == ()
+    assert {c.field: c for c in again.spec.columns} == known
+
+
+@given(schemas)
+def test_the_spec_lists_id_then_the_fields_asked_for(plans: list[dict[str, str]]) -> None:
+    known = known_after(plans[:-1])
+    fields = plans[-1]
+    try:
+        plan = plan_columns("res.partner", known, fields)
+    except StoreError:
+        return
+    assert plan.spec.table == "res_partner" and plan.spec.model == "res.partner"
+    assert plan.spec.fields == ["id", *[f for f in fields if f != "id"]]
+    for col in plan.spec.columns:
+        assert (col.name_column is not None) == (col.type == "many2one")
+
+
+def test_a_field_that_changes_shape_cannot_keep_its_column() -> None:
+    first = plan_columns("res.partner", {}, {"ref": "char", "x": "integer"})
+    known = {c.field: c for c in first.new}
+    same_shape = plan_columns("res.partner", known, {"ref": "text", "x": "boolean"})
+    assert set(same_shape.retyped) == {("ref", "text"), ("x", "boolean")}
+    with pytest.raises(StoreError, match=r"res\.partner\.x changed type on the server"):
+        plan_columns("res.partner", known, {"x": "many2one"})
