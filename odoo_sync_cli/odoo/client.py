@@ -227,8 +227,8 @@ class OdooClient:
 
         On Odoo 17 and later this is one ``web_search_read`` whose ``count_limit`` spares the
         server a count per page; see :mod:`odoo_sync_cli.odoo.specification` for how
-        ``active_test: False`` is kept exact. Older servers, and domains that rewrite could
-        change, get ``search_read`` with the names left out afterwards.
+        ``active_test: False`` is kept exact. Older servers, and domains whose meaning that
+        rewrite could change, get ``search_read``, with the names left out afterwards.
         """
         if not fields:
             raise ValueError("read_page needs the fields to read")
