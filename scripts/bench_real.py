@@ -8,6 +8,8 @@ the engine chooses them from ``fields_get``), storing nothing, in one of these w
   web_bare      ``OdooClient.read_page`` with no names: web_search_read, many2one as bare ids
   web_names     ``OdooClient.read_page`` asking the display name of every many2one
   noload        ``search_read`` with ``load=''``: every many2one a bare id (for comparison)
+  web_count     web_search_read with bare ids but no ``count_limit``: Odoo counts every match
+                for each full page (what ``count_limit`` spares)
 
 The comparison runs the chosen ways in turn, round after round (so that a server that warms up
 or slows down touches every way alike); then a paired run reads each page in every way, one
@@ -45,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import simulator
 
 MODEL = "res.partner"
-WAYS = ("search_read", "web_bare", "web_names", "noload")
+WAYS = ("search_read", "web_bare", "web_names", "noload", "web_count")
 CONTEXT = {"active_test": False}
 
 
@@ -91,6 +93,10 @@ def fetch_page(client: Any, way: str, fields: dict[str, str], cursor: int, page:
         kwargs = {"domain": domain, "fields": list(fields), "order": "id asc"}
         kwargs.update(limit=page, context=CONTEXT, load="")
         return client.call(MODEL, "search_read", kwargs=kwargs)
+    if way == "web_count":
+        spec = {"domain": [["active", "in", [True, False]], *domain], "order": "id asc"}
+        spec.update(specification={name: {} for name in fields}, limit=page)
+        return client.call(MODEL, "web_search_read", kwargs=spec)["records"]
     names = [f for f, t in fields.items() if t == "many2one"] if way == "web_names" else []
     return client.read_page(
         MODEL, domain, list(fields), names=names, order="id asc", limit=page, context=CONTEXT
