@@ -251,6 +251,8 @@ def _format_column(
     if kind == "many2one":
         known = names[extra]
         return [False if v is None else [v, known.get(v) or f"{extra},{v}"] for v in column]
+    if kind == "many2one_id":
+        return [False if v is None else v for v in column]
     if kind in X2MANY_TYPES:
         return [_id_list(v) for v in column]
     if kind == "datetime":
@@ -477,10 +479,15 @@ class SimStore:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def invalid_field(self, model: str, name: object) -> OdooServerError:
+        """The ValueError Odoo raises for a field ``model`` lacks, in its version's words."""
+        where = f"on {model!r}" if self.semantics.version >= 19 else f"on model {model!r}"
+        return value_error(f"Invalid field {name!r} {where}")
+
     def _reader(self, spec: ModelSpec, fields: list[str] | None) -> _Reader:
         for name in fields or ():
             if not isinstance(name, str) or get_field(spec, name) is None:
-                raise value_error(f"Invalid field {name!r} on {spec.name!r}")
+                raise self.invalid_field(spec.name, name)
         key = (spec.name, tuple(fields) if fields else None)
         cached = self._readers.get(key)
         if cached is not None:
@@ -520,12 +527,15 @@ class SimStore:
         *,
         present: bool = True,
         active_test: bool = True,
+        names_of_many2one: bool = True,
     ) -> list[dict[str, Any]]:
         """Turn selected rows into the dicts search_read returns, one field at a time.
 
         ``present``: x2many ids in their comodel's order, ties shuffled, and archived comodel
         records left out unless ``active_test`` is off, as a read gives them; otherwise
-        ascending (the set the store holds, in one canonical order).
+        ascending (the set the store holds, in one canonical order). ``names_of_many2one``
+        off reads a many2one as its bare id and never looks its name up, as Odoo's
+        ``read(load=None)`` does.
         """
         if not rows:
             return []
@@ -533,7 +543,13 @@ class SimStore:
         ids = columns[0]
         names: dict[str, dict[int, str]] = {}
         wanted: dict[str, set[int]] = {}
-        for _, kind, index, relation in reader.plan:
+        plan = reader.plan
+        if not names_of_many2one:
+            plan = tuple(
+                (key, "many2one_id" if kind == "many2one" else kind, index, extra)
+                for key, kind, index, extra in plan
+            )
+        for _, kind, index, relation in plan:
             if kind == "many2one":
                 wanted.setdefault(relation, set()).update(
                     v for v in columns[index] if v is not None
@@ -543,7 +559,7 @@ class SimStore:
         for relation, wanted_ids in wanted.items():
             names[relation] = self._names(relation, wanted_ids) if wanted_ids else {}
         values: list[Sequence[Any]] = [ids]
-        for _, kind, index, extra in reader.plan:
+        for _, kind, index, extra in plan:
             column = columns[index] if index >= 0 else ids
             formatted = _format_column(kind, column, extra, names, spec.name)
             if kind in X2MANY_TYPES:
@@ -736,6 +752,46 @@ class SimStore:
             )
             return self._format(spec, reader, rows)
 
+    def web_fetch(
+        self,
+        model: str,
+        domain: object,
+        fields: list[str],
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The first half of ``web_search_read``: search, then ``read(fields, load=None)``.
+
+        Unlike ``search_read``, the read keeps the context's ``active_test``: with it off,
+        x2many values include archived comodel records. Many2one values are bare ids.
+        """
+        active_test = bool((context or {}).get("active_test", True))
+        with self._lock:
+            spec = model_spec(self.registry, model)
+            reader = self._reader(spec, fields)
+            rows = self._query(
+                spec,
+                self._select_list(reader),
+                domain,
+                context=context,
+                order=order,
+                offset=offset,
+                limit=limit,
+            )
+            return self._format(
+                spec, reader, rows, active_test=active_test, names_of_many2one=False
+            )
+
+    def display_names(self, model: str, ids: Iterable[int]) -> dict[int, str]:
+        """The display name of each of ``ids`` (``"model,id"`` for one the store never saw)."""
+        wanted = list(ids)
+        with self._lock:
+            known = self._names(model, wanted) if wanted else {}
+        return {i: known.get(i) or f"{model},{i}" for i in wanted}
+
     def read(
         self,
         model: str,
@@ -743,6 +799,7 @@ class SimStore:
         fields: list[str] | None = None,
         *,
         context: Mapping[str, Any] | None = None,
+        names_of_many2one: bool = True,
     ) -> list[dict[str, Any]]:
         """Read records by id, archived included; missing ids are dropped, order is kept.
 
@@ -760,7 +817,9 @@ class SimStore:
             ).fetchall()
             by_id = {row[0]: row for row in rows}
             found = [by_id[i] for i in wanted if i in by_id]
-            return self._format(spec, reader, found, active_test=active_test)
+            return self._format(
+                spec, reader, found, active_test=active_test, names_of_many2one=names_of_many2one
+            )
 
     def fields_get(
         self,
