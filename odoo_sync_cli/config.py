@@ -106,8 +106,9 @@ DEFAULT_MODULES: dict[str, dict[str, Any]] = {
     "invoices": {"model": "account.move", "domain": [["move_type", "in", INVOICE_TYPES]]},
     "employees": {"model": "hr.employee", "domain": []},
     "order_lines": {"model": "sale.order.line", "domain": [], "exclude": ORDER_LINE_EXCLUDE},
-    # account.move.line's own `move_type` is an unstored related field: searching it or the
-    # path compiles to the same join on account_move by primary key, on Odoo 17 and 19 alike.
+    # account.move.line's own `move_type` is an unstored related field: Odoo 19 compiles a
+    # search on it or on this path to the same join on account_move's primary key (Odoo 17
+    # counts the same); the path names the stored column and works on older servers too.
     "invoice_lines": {
         "model": "account.move.line",
         "domain": [["move_id.move_type", "in", INVOICE_TYPES]],
