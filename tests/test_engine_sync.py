@@ -27,9 +27,15 @@ from odoo_sync_cli.progress import RecordingReporter
 from odoo_sync_cli.simulator.testing import Simulator
 from odoo_sync_cli.store import LeaseError, Store, lease_owner_id
 
-ALL_FIELDS = {
-    name: {"exclude": []} for name in ("contacts", "sale_orders", "invoices", "employees")
-}
+DEFAULT_MODULES = (
+    "contacts",
+    "sale_orders",
+    "invoices",
+    "employees",
+    "order_lines",
+    "invoice_lines",
+)
+ALL_FIELDS = {name: {"exclude": []} for name in DEFAULT_MODULES}
 FAST_RETRY = {"retry": {"attempts": 2, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 
 
@@ -94,7 +100,14 @@ def lonely_partners(sim: Simulator) -> list[int]:
     """Partners nothing points at and that point at nothing: changing them changes no other row."""
     store = sim.store
     referenced: set[int] = set()
-    for model in ("res.partner", "sale.order", "account.move", "hr.employee"):
+    for model in (
+        "res.partner",
+        "sale.order",
+        "account.move",
+        "hr.employee",
+        "sale.order.line",
+        "account.move.line",
+    ):
         spec = store.fields_get(model, attributes=["type", "relation"])
         rel = [f for f, a in spec.items() if a.get("relation") == "res.partner"]
         for row in store.exact_rows(model):
@@ -546,6 +559,8 @@ def test_clear_one_module_then_it_syncs_in_full_again(tmp_path: Path, simulator:
         "sale_orders": "incremental",
         "invoices": "incremental",
         "employees": "incremental",
+        "order_lines": "incremental",
+        "invoice_lines": "incremental",
     }
     engine.step(settings)
     assert_mirror_equals(settings, "alice", simulator)
