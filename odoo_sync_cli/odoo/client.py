@@ -28,6 +28,7 @@ from odoo_sync_cli.odoo.json2 import Json2Transport
 from odoo_sync_cli.odoo.jsonrpc import JsonRpcTransport
 from odoo_sync_cli.odoo.retry import READ_METHODS, RetryPolicy, call_with_retries
 from odoo_sync_cli.odoo.specification import (
+    active_field,
     archived_by_domain,
     build_specification,
     named_pairs,
@@ -95,7 +96,7 @@ class OdooClient:
         self._version: dict[str, Any] | None = None
         self._transport: Transport | None = None
         self._uid: int | None = None
-        self._types: dict[str, dict[str, str]] = {}
+        self._types: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -241,7 +242,9 @@ class OdooClient:
         query = list(domain)
         web = (_major(self.version()) or 0) >= WEB_READ_SINCE
         if web and not ctx.get("active_test", True):
-            rewritten = archived_by_domain(query, types)
+            rewritten = archived_by_domain(
+                query, types, lambda path: self._path_unfiltered(model, path)
+            )
             if rewritten is None:
                 web = False
             else:
@@ -270,12 +273,37 @@ class OdooClient:
 
     def field_types(self, model: str) -> Mapping[str, str]:
         """The type of each field of ``model`` (asked once per client and model)."""
-        types = self._types.get(model)
-        if types is None:
-            info = self.fields_get(model, attributes=["type"])
-            types = {name: str(attrs.get("type", "")) for name, attrs in info.items()}
-            self._types[model] = types
-        return MappingProxyType(types)
+        return MappingProxyType(self._field_info(model)[0])
+
+    def _field_info(self, model: str) -> tuple[dict[str, str], dict[str, str]]:
+        info = self._types.get(model)
+        if info is None:
+            fields = self.fields_get(model, attributes=["type", "relation"])
+            types = {name: str(attrs.get("type", "")) for name, attrs in fields.items()}
+            relations = {
+                name: str(attrs["relation"])
+                for name, attrs in fields.items()
+                if attrs.get("relation")
+            }
+            info = self._types[model] = (types, relations)
+        return info
+
+    def _path_unfiltered(self, model: str, path: str) -> bool:
+        """Whether every model a dotted path searches lacks an archive filter.
+
+        The path must go through many2one fields and end on a plain field: a relational last
+        field would search one model more (by name, or through its lines).
+        """
+        *hops, last = path.split(".")
+        for hop in hops:
+            types, relations = self._field_info(model)
+            if types.get(hop) != "many2one" or hop not in relations:
+                return False
+            model = relations[hop]
+            if active_field(self._field_info(model)[0]) is not None:
+                return False
+        kind = self._field_info(model)[0].get(last)
+        return kind is not None and kind not in ("many2one", "one2many", "many2many")
 
     def search_count(
         self,

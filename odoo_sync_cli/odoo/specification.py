@@ -23,11 +23,12 @@ answers into ``search_read``'s shapes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "NAMED",
+    "active_field",
     "archived_by_domain",
     "build_specification",
     "named_pairs",
@@ -80,18 +81,24 @@ def active_field(types: Mapping[str, str]) -> str | None:
     return None
 
 
-def archived_by_domain(domain: Sequence[Any], types: Mapping[str, str]) -> list[Any] | None:
+def archived_by_domain(
+    domain: Sequence[Any],
+    types: Mapping[str, str],
+    path_unfiltered: Callable[[str], bool] | None = None,
+) -> list[Any] | None:
     """``domain`` made to find archived records without ``active_test: False`` in the context.
 
     ``types`` maps the model's fields to their types. Returns None when the domain has a term
-    whose result could depend on ``active_test`` other than through the implicit filter: a
-    path (``parent_id.name``), an x2many, a many2one compared with anything but ids, or a
-    hierarchy or ``any`` operator, each of which searches another model.
+    whose result could depend on ``active_test`` other than through the implicit filter: an
+    x2many, a many2one compared with anything but ids, a hierarchy or ``any`` operator, or a
+    path (``move_id.move_type``) unless ``path_unfiltered`` says that no model the path goes
+    through has an archive filter (Odoo searches a path's comodel with the same context, so
+    only a comodel without ``active`` answers the same either way).
     """
     for term in domain:
         if isinstance(term, str) and term in _OPERATORS:
             continue
-        if not _plain_term(term, types):
+        if not _plain_term(term, types, path_unfiltered):
             return None
     active = active_field(types)
     if active is None:
@@ -100,12 +107,22 @@ def archived_by_domain(domain: Sequence[Any], types: Mapping[str, str]) -> list[
     return [[active, "in", [True, False]], *domain]
 
 
-def _plain_term(term: Any, types: Mapping[str, str]) -> bool:
+def _plain_term(
+    term: Any, types: Mapping[str, str], path_unfiltered: Callable[[str], bool] | None
+) -> bool:
     if not isinstance(term, list | tuple) or len(term) != 3:
         return False
     left, operator, right = term
-    if not isinstance(left, str) or not isinstance(operator, str) or "." in left:
+    if not isinstance(left, str) or not isinstance(operator, str):
         return False
+    if "." in left:
+        head = left.partition(".")[0]
+        return (
+            types.get(head) == "many2one"
+            and operator.lower() not in _SEARCHING_OPERATORS
+            and path_unfiltered is not None
+            and path_unfiltered(left)
+        )
     kind = types.get(left)
     if kind not in _RELATIONAL:
         return operator.lower() not in _SEARCHING_OPERATORS
