@@ -6,9 +6,11 @@ platform's config directory), ``./odoosync.toml`` (or only the file given by ``-
 model with unknown keys refused; a validation error is reported as one line naming the key and
 the file or variable it came from.
 
-Modules merge with the four defaults by name: ``[modules.contacts] fields = [...]`` changes the
+Modules merge with the six defaults by name: ``[modules.contacts] fields = [...]`` changes the
 contacts module only, ``[modules.employees] enabled = false`` drops one, and a new name with a
-``model`` adds one.
+``model`` adds one. A module of the settings that mirrors the model of a default module the
+settings do not name replaces that default (a ``[modules.lines]`` on ``sale.order.line`` written
+before ``order_lines`` existed keeps working, table and all).
 """
 
 from __future__ import annotations
@@ -51,11 +53,67 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
 
 INVOICE_TYPES = ["out_invoice", "out_refund", "in_invoice", "in_refund"]
 
+# Lines have no chatter. On a real Odoo 19 their read cost is spread over the fields, a
+# many2one costing most (its comodel's display names), then an x2many (a query per page); left
+# out are those that cost that and tell an analyst nothing a join with the document does not,
+# and the technical ones (README.md has the figures).
+_LINE_TECHNICAL: tuple[str, ...] = (
+    "create_uid",  # who typed the line: the document says who made it
+    "write_uid",
+    "analytic_line_ids",  # ids of generated analytic items; analytic_distribution stays
+    "collapse_*",
+    "extra_tax_data",
+)
+ORDER_LINE_EXCLUDE: tuple[str, ...] = (
+    *DEFAULT_EXCLUDE,
+    *_LINE_TECHNICAL,
+    "order_partner_id",  # copies of the order's partner_id and user_id
+    "salesman_id",
+    "invoice_lines",  # an invoice line lists its order lines (sale_line_ids)
+    "product_custom_attribute_value_ids",  # the product configurator's choices
+    "product_no_variant_attribute_value_ids",
+    "product_document_ids",
+    "linked_*",  # optional products and combos tied to another line
+    "virtual_id",
+    "combo_item_id",
+    "technical_price_unit",
+    "qty_delivered_method",
+)
+INVOICE_LINE_EXCLUDE: tuple[str, ...] = (
+    *DEFAULT_EXCLUDE,
+    *_LINE_TECHNICAL,
+    "matched_debit_ids",  # reconciliation records: matching_number and reconciled say it
+    "matched_credit_ids",
+    "full_reconcile_id",
+    "tax_tag_ids",  # tax report plumbing; tax_ids and tax_line_id stay
+    "tax_repartition_line_id",
+    "group_tax_id",
+    "statement_id",  # bank statements and payments: empty on invoice lines
+    "statement_line_id",
+    "payment_id",
+    "reconcile_model_id",
+    "discount_amount_currency",  # early payment discount terms
+    "discount_balance",
+    "discount_date",
+    "deductible_amount",
+    "is_imported",
+    "no_followup",
+)
+
 DEFAULT_MODULES: dict[str, dict[str, Any]] = {
     "contacts": {"model": "res.partner", "domain": []},
     "sale_orders": {"model": "sale.order", "domain": []},
     "invoices": {"model": "account.move", "domain": [["move_type", "in", INVOICE_TYPES]]},
     "employees": {"model": "hr.employee", "domain": []},
+    "order_lines": {"model": "sale.order.line", "domain": [], "exclude": ORDER_LINE_EXCLUDE},
+    # account.move.line's own `move_type` is an unstored related field: Odoo 19 compiles a
+    # search on it or on this path to the same join on account_move's primary key (Odoo 17
+    # counts the same); the path names the stored column and works on older servers too.
+    "invoice_lines": {
+        "model": "account.move.line",
+        "domain": [["move_id.move_type", "in", INVOICE_TYPES]],
+        "exclude": INVOICE_LINE_EXCLUDE,
+    },
 }
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
@@ -310,12 +368,21 @@ class Settings(BaseSettings):
     def resolved_modules(self) -> tuple[Module, ...]:
         """The default modules merged with the configured ones, in a stable order."""
         names = list(DEFAULT_MODULES) + [n for n in self.modules if n not in DEFAULT_MODULES]
+        # Models that modules of the settings mirror: a default module the settings do not
+        # name gives way to them rather than make a settings file of before it an error.
+        claimed = {
+            given.model or DEFAULT_MODULES.get(name, {}).get("model")
+            for name, given in self.modules.items()
+            if given.enabled
+        }
         result: list[Module] = []
         models: dict[str, str] = {}
         for name in names:
             base = DEFAULT_MODULES.get(name, {})
             given = self.modules.get(name, ModuleSettings())
             if not given.enabled:
+                continue
+            if name not in self.modules and base.get("model") in claimed:
                 continue
             model = given.model or base.get("model")
             if not model:
@@ -328,7 +395,11 @@ class Settings(BaseSettings):
                 )
             models[model] = name
             domain = given.domain if given.domain is not None else base.get("domain", [])
-            exclude = DEFAULT_EXCLUDE if given.exclude is None else tuple(given.exclude)
+            exclude = (
+                tuple(base.get("exclude", DEFAULT_EXCLUDE))
+                if given.exclude is None
+                else tuple(given.exclude)
+            )
             result.append(
                 Module(
                     name=name,

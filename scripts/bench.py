@@ -42,6 +42,10 @@ enabled = false
 enabled = false
 [modules.employees]
 enabled = false
+[modules.order_lines]
+enabled = false
+[modules.invoice_lines]
+enabled = false
 """
 
 

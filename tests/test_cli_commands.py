@@ -96,7 +96,7 @@ def test_walk_through(simulator: Simulator, tmp_path: Path) -> None:
         if "sync done" in result.output:
             break
     finished = [line for line in lines if " batch " in line and "record(s) in" in line]
-    assert len(finished) == 4, "one line per finished data batch"
+    assert len(finished) == 6, "one line per finished data batch"
     assert any(line.startswith("alice contacts: reconcile checked 2000 ids") for line in lines)
 
     status = ok(*c, "status")

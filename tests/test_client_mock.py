@@ -490,3 +490,46 @@ def test_web_version_sent_to_a_login_page_falls_back_to_common_version() -> None
     with _client(answer, secret=PASSWORD) as client:
         assert client.server_version == "16.0"
         assert client.protocol == "jsonrpc"
+
+
+# --- read_page before Odoo 17 ---------------------------------------------------------------------
+
+
+@dataclass
+class Odoo16(FakeOdoo):
+    """An Odoo 16: its web_search_read takes a list of fields, not a specification."""
+
+    major: int = 16
+    json2: bool = False
+
+    def _answer(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if method == "fields_get":
+            return {"name": {"type": "char"}, "parent_id": {"type": "many2one"}}
+        if method == "search_read":
+            return [{"id": 4, "name": "Ann", "parent_id": [9, "Acme"]}]
+        if method == "web_search_read":
+            raise AssertionError("Odoo 16's web_search_read does not take a specification")
+        return super()._answer(model, method, args, kwargs)
+
+
+def _methods(fake: FakeOdoo) -> list[str]:
+    methods = []
+    for request in fake.seen:
+        params = json.loads(request.content).get("params", {}) if request.content else {}
+        if params.get("method") == "execute_kw":
+            methods.append(params["args"][4])
+    return methods
+
+
+def test_read_page_uses_search_read_before_17_and_leaves_names_out() -> None:
+    fake = Odoo16()
+    with _client(fake, secret=PASSWORD) as client:
+        fields = ["name", "parent_id"]
+        context = {"active_test": False}
+        assert client.read_page("res.partner", [], fields, limit=5, context=context) == [
+            {"id": 4, "name": "Ann", "parent_id": 9}
+        ]
+        named = client.read_page("res.partner", [], fields, names=["parent_id"], limit=5)
+        assert named == [{"id": 4, "name": "Ann", "parent_id": [9, "Acme"]}]
+    # The field types are asked once per model.
+    assert _methods(fake) == ["fields_get", "search_read", "search_read"]

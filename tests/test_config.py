@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from odoo_sync_cli.config import (
     DEFAULT_EXCLUDE,
+    INVOICE_LINE_EXCLUDE,
+    ORDER_LINE_EXCLUDE,
     Settings,
     load_settings,
     parse_duration,
@@ -47,13 +49,69 @@ def test_defaults(home: Path, tmp_path: Path) -> None:
         "sale_orders": "sale.order",
         "invoices": "account.move",
         "employees": "hr.employee",
+        "order_lines": "sale.order.line",
+        "invoice_lines": "account.move.line",
     }
-    assert modules["invoices"].domain_list() == [
-        ["move_type", "in", ["out_invoice", "out_refund", "in_invoice", "in_refund"]]
-    ]
+    invoice_types = ["out_invoice", "out_refund", "in_invoice", "in_refund"]
+    assert modules["invoices"].domain_list() == [["move_type", "in", invoice_types]]
+    assert modules["invoice_lines"].domain_list() == [["move_id.move_type", "in", invoice_types]]
+    assert modules["order_lines"].domain_list() == []
     assert modules["contacts"].exclude == DEFAULT_EXCLUDE
     assert modules["contacts"].fields is None
+    assert modules["order_lines"].exclude == ORDER_LINE_EXCLUDE
+    assert modules["invoice_lines"].exclude == INVOICE_LINE_EXCLUDE
+    for lines in (ORDER_LINE_EXCLUDE, INVOICE_LINE_EXCLUDE):
+        assert set(DEFAULT_EXCLUDE) < set(lines)
+        assert not {"order_id", "move_id", "product_id", "price_subtotal", "write_date"} & set(
+            lines
+        )
     assert s.db_path == tmp_path / "xdg-data" / "odoosync" / "odoosync.db"
+
+
+def test_line_modules_take_settings_like_the_others(home: Path) -> None:
+    write(
+        home / "odoosync.toml",
+        """
+[modules.order_lines]
+exclude = []
+
+[modules.invoice_lines]
+domain = [["move_id.move_type", "=", "out_invoice"]]
+fields = ["move_id", "product_id", "price_subtotal"]
+""",
+    )
+    modules = {m.name: m for m in load_settings().resolved_modules()}
+    assert modules["order_lines"].exclude == ()
+    assert modules["invoice_lines"].fields == ("move_id", "product_id", "price_subtotal")
+    assert modules["invoice_lines"].domain_list() == [["move_id.move_type", "=", "out_invoice"]]
+    assert modules["invoice_lines"].model == "account.move.line"
+
+
+def test_a_module_of_the_settings_replaces_a_default_on_its_model(home: Path) -> None:
+    """A settings file written before the line modules existed keeps its own modules."""
+    write(
+        home / "odoosync.toml",
+        """
+[modules.lines]
+model = "sale.order.line"
+fields = ["order_id", "name"]
+
+[modules.journal_items]
+model = "account.move.line"
+""",
+    )
+    modules = {m.name: m for m in load_settings().resolved_modules()}
+    assert "order_lines" not in modules and "invoice_lines" not in modules
+    assert modules["lines"].table == "sale_order_line"
+    assert modules["journal_items"].domain_list() == []  # every journal item, as before
+    assert modules["journal_items"].exclude == DEFAULT_EXCLUDE
+    # Naming both is a real conflict: one table cannot hold two filters.
+    write(
+        home / "odoosync.toml",
+        "[modules.order_lines]\n[modules.lines]\nmodel = 'sale.order.line'\n",
+    )
+    with pytest.raises(ConfigError, match=r"modules\.lines and modules\.order_lines both mirror"):
+        load_settings()
 
 
 def test_file_merges_modules_with_defaults(home: Path) -> None:
@@ -79,7 +137,14 @@ exclude = []
     s = load_settings()
     assert (s.page_size, s.lookback, s.reconcile) == (200, 1800, 3)
     modules = {m.name: m for m in s.resolved_modules()}
-    assert list(modules) == ["contacts", "sale_orders", "invoices", "leads"]
+    assert list(modules) == [
+        "contacts",
+        "sale_orders",
+        "invoices",
+        "order_lines",
+        "invoice_lines",
+        "leads",
+    ]
     assert modules["contacts"].fields == ("name", "email")
     assert modules["contacts"].model == "res.partner"
     assert modules["leads"].exclude == ()
@@ -131,7 +196,7 @@ modules = ["contacts", "invoices"]
     assert (alice.page_size, alice.lookback, alice.reconcile_every) == (50, 0, 0)
     assert [m.name for m in alice.modules] == ["contacts", "invoices"]
     assert (bob.page_size, bob.lookback, bob.reconcile_every) == (300, 900, 1)
-    assert len(bob.modules) == 4
+    assert len(bob.modules) == 6
     with pytest.raises(ConfigError, match="unknown module 'nope'"):
         alice.module("nope")
 
@@ -150,7 +215,10 @@ modules = ["contacts", "invoices"]
         ("[modules.x]\ndomain = [['a', '=', 1]]\n", "modules.x needs a `model`"),
         ("[modules.contacts]\ndomain = ['|', ['a', '=', 1]]\n", "missing 1 condition"),
         ("[modules.contacts]\ndomain = [['a', '=']]\n", "bad domain condition"),
-        ("[modules.c2]\nmodel = 'res.partner'\n", "both mirror res.partner"),
+        (
+            "[modules.contacts]\n[modules.c2]\nmodel = 'res.partner'\n",
+            "modules.c2 and modules.contacts both mirror res.partner",
+        ),
         ("[modules.contacts]\nfields = ['a']\nexclude = []\n", "either `fields`"),
         ("[users.a]\nmodules = ['nope']\n", "unknown module 'nope'"),
         ("[users.a]\ncolour = 'red'\n", "unknown key 'users.a.colour'"),
@@ -193,7 +261,14 @@ def test_disabling_every_module_is_refused(home: Path) -> None:
         home / "odoosync.toml",
         "".join(
             f"[modules.{m}]\nenabled = false\n"
-            for m in ("contacts", "sale_orders", "invoices", "employees")
+            for m in (
+                "contacts",
+                "sale_orders",
+                "invoices",
+                "employees",
+                "order_lines",
+                "invoice_lines",
+            )
         ),
     )
     with pytest.raises(ConfigError, match="nothing to sync"):

@@ -21,7 +21,10 @@ from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.planner import trusted_count
 from odoo_sync_cli.simulator.testing import Simulator
 
-ONLY_CONTACTS = {m: {"enabled": False} for m in ("sale_orders", "invoices", "employees")}
+ONLY_CONTACTS = {
+    m: {"enabled": False}
+    for m in ("sale_orders", "invoices", "employees", "order_lines", "invoice_lines")
+}
 
 
 def test_trusted_count() -> None:

@@ -61,7 +61,10 @@ def _odoosync_ids(tmp_path: Path, sim: Simulator, secret: str) -> list[int]:
         page_size=PAGE,
         modules={
             "contacts": {"fields": ["name"]},
-            **{m: {"enabled": False} for m in ("sale_orders", "invoices", "employees")},
+            **{
+                m: {"enabled": False}
+                for m in ("sale_orders", "invoices", "employees", "order_lines", "invoice_lines")
+            },
         },
     )
     engine.user_add(

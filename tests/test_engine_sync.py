@@ -30,9 +30,15 @@ from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.progress import Note, PageStored, RecordingReporter
 from odoo_sync_cli.simulator.testing import Simulator
 
-ALL_FIELDS = {
-    name: {"exclude": []} for name in ("contacts", "sale_orders", "invoices", "employees")
-}
+DEFAULT_MODULES = (
+    "contacts",
+    "sale_orders",
+    "invoices",
+    "employees",
+    "order_lines",
+    "invoice_lines",
+)
+ALL_FIELDS = {name: {"exclude": []} for name in DEFAULT_MODULES}
 FAST_RETRY = {"retry": {"attempts": 2, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 
 
@@ -97,7 +103,14 @@ def lonely_partners(sim: Simulator) -> list[int]:
     """Partners nothing points at and that point at nothing: changing them changes no other row."""
     store = sim.store
     referenced: set[int] = set()
-    for model in ("res.partner", "sale.order", "account.move", "hr.employee"):
+    for model in (
+        "res.partner",
+        "sale.order",
+        "account.move",
+        "hr.employee",
+        "sale.order.line",
+        "account.move.line",
+    ):
         spec = store.fields_get(model, attributes=["type", "relation"])
         rel = [f for f, a in spec.items() if a.get("relation") == "res.partner"]
         for row in store.exact_rows(model):
@@ -292,9 +305,9 @@ def test_no_record_needs_restoring_after_a_quiet_sync(
     sim.archive("res.partner", spare[:5])  # archived records are mirrored too
 
     sync(settings, "alice")
-    assert reconcile_restored(settings, "alice") == dict.fromkeys(
-        ("contacts", "sale_orders", "invoices", "employees"), 0
-    )
+    modules = [m.name for m in settings.for_user("alice").modules]
+    assert {"contacts", "order_lines", "invoice_lines"} <= set(modules)
+    assert reconcile_restored(settings, "alice") == dict.fromkeys(modules, 0)
     assert_mirror_equals(settings, "alice", sim)
     status = engine.status(settings)[0]
     assert status.records_synced == status.records_expected, "a record was read twice"
@@ -309,10 +322,8 @@ def test_no_record_needs_restoring_after_a_quiet_sync(
     assert {m.kind for m in results[0].modules} == {"incremental"}
     engine.step(settings)
     assert reconcile_restored(settings, "alice") == {
+        **dict.fromkeys(modules, 0),
         "contacts": len(late),
-        "sale_orders": 0,
-        "invoices": 0,
-        "employees": 0,
     }
     assert_mirror_equals(settings, "alice", sim)
     status = engine.status(settings)[0]
@@ -551,6 +562,8 @@ def test_clear_one_module_then_it_syncs_in_full_again(tmp_path: Path, simulator:
         "sale_orders": "incremental",
         "invoices": "incremental",
         "employees": "incremental",
+        "order_lines": "incremental",
+        "invoice_lines": "incremental",
     }
     engine.step(settings)
     assert_mirror_equals(settings, "alice", simulator)

@@ -12,7 +12,16 @@ from odoo_sync_cli.simulator.generator import expected_sizes, generate, populate
 from odoo_sync_cli.simulator.models import builtin_models
 from odoo_sync_cli.simulator.testing import make_store
 
-GENERATED = ("res.partner", "sale.order", "account.move", "hr.employee")
+GENERATED = (
+    "res.partner",
+    "sale.order",
+    "account.move",
+    "hr.employee",
+    "sale.order.line",
+    "account.move.line",
+)
+LINES = ("sale.order.line", "account.move.line")
+INVOICE_TYPES = ("out_invoice", "out_refund", "in_invoice", "in_refund")
 
 
 def _collect(records: int, seed: int) -> dict[str, list[dict[str, Any]]]:
@@ -34,7 +43,11 @@ def test_same_seed_same_rows_other_seed_other_rows() -> None:
 
 
 def test_sizes_and_proportions(data: dict[str, list[dict[str, Any]]]) -> None:
-    assert {m: len(rows) for m, rows in data.items()} == expected_sizes(5000)
+    documents = {m: len(rows) for m, rows in data.items() if m not in LINES}
+    assert documents == expected_sizes(5000)
+    assert len(data["sale.order"]) <= len(data["sale.order.line"]) <= 6 * len(data["sale.order"])
+    assert 2 * len(data["account.move"]) <= len(data["account.move.line"])
+    assert len(data["account.move.line"]) <= 7 * len(data["account.move"])
     partners = data["res.partner"]
     assert [p["id"] for p in partners] == list(range(1, 5001))
     companies = sum(p["is_company"] for p in partners) / len(partners)
@@ -141,6 +154,51 @@ def test_later_transactions_with_lower_ids_inside_one_second(
     assert inverted >= 200
 
 
+def test_lines_add_up_to_their_documents(data: dict[str, list[dict[str, Any]]]) -> None:
+    """Order lines sum to their order; an invoice's items balance; entries are there too."""
+    lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for line in data["sale.order.line"]:
+        lines[line["order_id"][0]].append(line)
+    for order in data["sale.order"]:
+        mine = lines[order["id"]]
+        assert sorted(line["id"] for line in mine) == sorted(order["order_line"])
+        assert sum(line.get("price_subtotal", 0.0) for line in mine) == pytest.approx(
+            order["amount_untaxed"], abs=0.005
+        )
+        assert sum(line.get("price_tax", 0.0) for line in mine) == pytest.approx(
+            order["amount_tax"], abs=0.005
+        )
+        assert all(line["state"] == order["state"] for line in mine)
+        assert all(
+            line["__write_date_us"] >= order["__create_date_us"] == line["__create_date_us"]
+            for line in mine
+        )
+    kinds = Counter(line["display_type"] for line in data["sale.order.line"])
+    assert kinds[False] > 10 * (kinds["line_section"] + kinds["line_note"]) > 0
+    items: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for item in data["account.move.line"]:
+        items[item["move_id"][0]].append(item)
+    for move in data["account.move"]:
+        mine = items[move["id"]]
+        assert sorted(item["id"] for item in mine) == sorted(move["line_ids"])
+        assert sum(item["balance"] for item in mine) == pytest.approx(0.0, abs=0.005)
+        assert all(item["debit"] * item["credit"] == 0 for item in mine)
+        assert all(item["parent_state"] == move["state"] for item in mine)
+        if move["move_type"] in INVOICE_TYPES:
+            products = [i["id"] for i in mine if i["display_type"] == "product"]
+            assert products == move["invoice_line_ids"]
+            term = [i for i in mine if i["display_type"] == "payment_term"]
+            assert [abs(t["balance"]) for t in term] == [pytest.approx(move["amount_total"])]
+    entries = [i for i in data["account.move.line"] if i["move_id"][0] in _entries(data)]
+    assert 0.03 < len(entries) / len(data["account.move.line"]) < 0.2
+    shared = Counter(i["__write_date_us"] for i in data["account.move.line"])
+    assert shared.most_common(1)[0][1] >= 3  # written with their move: one transaction
+
+
+def _entries(data: dict[str, list[dict[str, Any]]]) -> set[int]:
+    return {m["id"] for m in data["account.move"] if m["move_type"] == "entry"}
+
+
 def test_employee_skills_are_listed(data: dict[str, list[dict[str, Any]]]) -> None:
     skills = [e["employee_skill_ids"] for e in data["hr.employee"]]
     flat = [i for ids in skills for i in ids]
@@ -152,7 +210,9 @@ def test_populate_loads_a_store() -> None:
     store = make_store()
     try:
         counts = populate(store, 600, seed=1)
-        assert counts == expected_sizes(600)
+        assert {m: n for m, n in counts.items() if m not in LINES} == expected_sizes(600)
+        assert counts["sale.order.line"] >= counts["sale.order"]
+        assert store.search_count("account.move.line", []) == counts["account.move.line"]
         assert store.search_count("res.partner", [], context={"active_test": False}) == 600
         assert store.search_count("res.partner", [["active", "=", False]]) > 0
         row = store.read("res.partner", [1], ["name", "child_ids"])[0]

@@ -85,6 +85,14 @@ REGISTRY = {
 for _name in ("display_name", "picture"):
     _f = REGISTRY["x.item"].fields[_name]
     REGISTRY["x.item"].fields[_name] = FieldSpec(_name, _f.type, False, None, {"store": False})
+# An unstored related field, as account.move.line's move_type is move_id.move_type.
+REGISTRY["x.item"].fields["partner_email"] = FieldSpec(
+    "partner_email",
+    "char",
+    False,
+    None,
+    {"type": "char", "store": False, "searchable": True, "related": "partner_id.email"},
+)
 
 PARTNERS = [
     {"id": 1, "name": "Acme", "email": "info@acme.example", "active": True, "parent_id": False},
@@ -653,6 +661,28 @@ def test_many2one(store19: SimStore, domain: Any, expected: list[int]) -> None:
     ],
 )
 def test_x2many(store19: SimStore, domain: Any, expected: list[int]) -> None:
+    assert ids(store19, domain) == expected
+
+
+@pytest.mark.parametrize(
+    ("domain", "expected"),
+    [
+        ([("partner_email", "=", "bob@acme.example")], [2]),
+        ([("partner_email", "ilike", "acme")], [1, 2]),
+        # An empty value also matches the records whose (optional) partner is empty, unlike
+        # the path partner_id.email, which only looks at partners (test_many2one).
+        ([("partner_email", "=", False)], [3, 4, 5]),
+        ([("partner_email", "in", ["bob@acme.example", False])], [2, 3, 4, 5]),
+        ([("partner_email", "!=", False)], [1, 2, 6]),
+        # A negative operator on a value is the negation of the positive search.
+        ([("partner_email", "not ilike", "acme")], [3, 4, 5, 6]),
+        ([("partner_email", "not in", ["bob@acme.example"])], [1, 3, 4, 5, 6]),
+        (["!", ("partner_email", "=", "bob@acme.example")], [1, 3, 4, 5, 6]),
+    ],
+)
+def test_unstored_related_field_searches_its_path(
+    store19: SimStore, domain: Any, expected: list[int]
+) -> None:
     assert ids(store19, domain) == expected
 
 

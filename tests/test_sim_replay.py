@@ -24,10 +24,15 @@ from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # Recording -> (Odoo version, database name) of the server it was recorded from.
 RECORDINGS = {"odoo19": (19, "odoo"), "odoo17": (17, "odoo17")}
-EXPECTED_CASES = {"odoo19": 191, "odoo17": 25}
+EXPECTED_CASES = {"odoo19": 225, "odoo17": 36}
 
 # Cases the simulator answers differently from the recorded server, with the reason.
-KNOWN_DIFFERENCES: dict[str, str] = {}
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "odoo19/wsr_active_test_context": (
+        "the dataset holds user_ids as search_read gave them, without the archived users; the "
+        "simulator does not store res.users, so it cannot add them back when active_test is off"
+    ),
+}
 
 
 def _cases(recording: str) -> list[dict[str, Any]]:

@@ -762,7 +762,7 @@ class KillRun:
             records = sum(
                 len(sim.stores[db].ids(m))
                 for db in ("east", "west")
-                for m in ("res.partner", "sale.order", "account.move", "hr.employee")
+                for m in sim.stores[db].registry
             )
         t = self.tally
         figures: dict[str, int | float] = {

@@ -22,7 +22,14 @@ What the data is made to exercise, besides plain volume:
   level) so that two reads can list the same ids in different orders;
 - archived partners and employees (about 20% and 10%);
 - companies with child contacts (``complete_name`` "Company, Contact", ``child_ids`` listing
-  the active children in res.partner order), orders and invoices pointing at existing partners.
+  the active children in res.partner order), orders and invoices pointing at existing partners;
+- order lines (one to six per order, sections and notes among them) and journal items (an
+  invoice's product lines, its tax line and its payment term; a miscellaneous entry's debits
+  and credit, which the invoice lines' filter leaves out: about one move in eleven) whose
+  amounts add up to their document's. They are written with their document (one exact
+  write_date), rewritten when it is confirmed or posted, the payment term again when paid,
+  and now and then edited later. They are drawn from a generator of their own, so the other
+  models' rows are the same with or without them.
 
 Memory stays flat: partners are produced block by block, each block's orders and moves next to
 it, and :func:`populate` streams them into ``store.load_rows``. Only employees (about N/120)
@@ -40,6 +47,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any, Protocol
+
+from .models import draft_move_name
 
 # Generated history ends here. It is fixed (not "now") so data is reproducible, and it lies in
 # the past so that anything written live (control API, tests) is newer than all of it.
@@ -68,6 +77,56 @@ JOURNALS = {
     "purchase": [2, "Vendor Bills"],
     "general": [3, "Miscellaneous Operations"],
 }
+UNITS = [1, "Units"]
+# (product.product id, display name, description line) as in Odoo's demo data.
+PRODUCTS: tuple[tuple[int, str, str], ...] = (
+    (5, "[FURN_7777] Office Chair", "Comfortable yellow chair for daily work"),
+    (6, "[FURN_8888] Office Lamp", ""),
+    (7, "[FURN_9999] Office Design Software", "Design and plan smart offices with ease"),
+    (8, "[FURN_7800] Desk Combination", "Desk combination, black-brown: chair + desk + drawer."),
+    (13, "[FURN_0096] Customizable Desk (White, Steel)", "160x80cm, with large legs."),
+    (19, "[E-COM06] Corner Desk Right Sit", ""),
+    (20, "[E-COM07] Large Cabinet", ""),
+    (21, "[E-COM08] Storage Box", ""),
+    (26, "[E-COM10] Pedal Bin", ""),
+    (29, "[E-COM12] Conference Chair (Steel)", ""),
+    (31, "[FURN_0269] Office Chair Black", ""),
+    (33, "[FURN_8900] Drawer Black", ""),
+    (34, "[FURN_9001] Flipover", ""),
+    (35, "[FURN_7888] Desk Stand with Screen", ""),
+    (36, "[FURN_0789] Individual Workplace", ""),
+    (39, "[FURN_8855] Drawer", ""),
+    (40, "[FURN_8220] Four Person Desk", ""),
+    (41, "[FURN_6741] Large Meeting Table", ""),
+    (43, "Two-Seat Sofa (Linen)", ""),
+    (47, "Furniture Assembly", ""),
+    (49, "[FURN_0001] Desk Organizer", ""),
+    (54, "Chair floor protection", ""),
+)
+QUANTITIES = (1, 1, 1, 2, 2, 3, 4, 5, 10, 12)
+SECTIONS = ("Furniture", "Services", "Options", "Delivery")
+NOTES = ("Delivery in two weeks", "Prices valid for 30 days", "Assembly included")
+# account.account and account.tax records of a fresh US chart, as [id, display name].
+ACCOUNTS = {
+    "income": [26, "Product Sales"],
+    "expense": [32, "Expenses"],
+    "receivable": [5, "Account Receivable"],
+    "payable": [15, "Account Payable"],
+    "tax_sale": [21, "Tax Received"],
+    "tax_purchase": [9, "Tax Paid"],
+}
+MISC_ACCOUNTS = (
+    [1, "Current Assets"],
+    [8, "Prepaid Expenses"],
+    [14, "Current Liabilities"],
+    [17, "Deferred Revenue"],
+    [35, "Rent"],
+    [36, "Bank Fees"],
+    [37, "Salary Expenses"],
+    [48, "Outstanding Receipts"],
+    [49, "Outstanding Payments"],
+)
+TAXES = {"sale": [1, "15%"], "purchase": [2, "15%"]}
 MOVE_TYPES = ("out_invoice", "out_refund", "in_invoice", "in_refund", "entry")
 MOVE_TYPE_WEIGHTS = (66, 10, 10, 5, 9)
 CATEGORIES = [1, 2, 3, 4, 5, 6, 7, 8]  # res.partner.category ids, listed in their name order
@@ -169,6 +228,11 @@ PLACES: tuple[tuple[str, str, Any, list[Any], str, str], ...] = (
     ("Amsterdam", "10", False, [165, "Netherlands"], "Europe/Amsterdam", "NL"),
     ("London", "EC", False, [231, "United Kingdom"], "Europe/London", "GB"),
 )
+
+
+def _move_display(move: dict[str, Any]) -> str:
+    """An account.move's display name as the simulator gives it (a draft has no number)."""
+    return str(move["name"]) if move["name"] else draft_move_name(move)
 
 
 class RowSink(Protocol):
@@ -306,6 +370,10 @@ class Generator:
         self.trap_rng = random.Random(f"{seed}/trap")
         self.skill_rng = random.Random(f"{seed}/skills")
         self.next_skill = 1
+        self.line_rng = random.Random(f"{seed}/lines")
+        # Lines of the documents made since blocks() last yielded them.
+        self.order_line_rows: list[dict[str, Any]] = []
+        self.move_line_rows: list[dict[str, Any]] = []
 
     # -- shared helpers --------------------------------------------------------------------
 
@@ -685,6 +753,106 @@ class Generator:
             _stamp(row, create_us, write_us, ADMIN)
             partner.order_ids.append((date_order, oid))
             rows.append(row)
+            self.order_line_rows.extend(self.order_lines(row, create_us, confirm_us, write_us))
+        return rows
+
+    def _split(self, total: float, parts: int) -> list[tuple[int, float, float]]:
+        """``total`` as ``parts`` lines of (quantity, unit price, subtotal) summing to it."""
+        rng = self.line_rng
+        weights = [rng.uniform(0.2, 1.0) for _ in range(parts)]
+        out: list[tuple[int, float, float]] = []
+        left = total
+        for i, weight in enumerate(weights):
+            if i == parts - 1:
+                price = round(left, 2)
+                out.append((1, price, price))
+                break
+            qty = rng.choice(QUANTITIES)
+            price = max(0.01, round(total * weight / sum(weights) / qty, 2))
+            subtotal = round(qty * price, 2)
+            out.append((qty, price, subtotal))
+            left -= subtotal
+        return out
+
+    def _layout(self, count: int) -> list[str | None]:
+        """Per line: a display type (``line_section``, ``line_note``) or None for a product."""
+        rng = self.line_rng
+        kinds: list[str | None] = [None] * count
+        if count >= 3 and rng.random() < 0.15:
+            kinds[0] = "line_section"
+        if count >= 4 and rng.random() < 0.1:
+            kinds[-1] = "line_note"
+        return kinds
+
+    def _line_write(self, create_us: int, settled_us: int, last_us: int) -> int:
+        """A line's write_date: its document's settling (confirm, post), or a later edit."""
+        if self.line_rng.random() < 0.1 and last_us > settled_us:
+            return self.line_rng.randint(settled_us, last_us)
+        return max(create_us, settled_us)
+
+    def order_lines(
+        self, order: dict[str, Any], create_us: int, confirm_us: int, write_us: int
+    ) -> list[dict[str, Any]]:
+        """The sale.order.line rows of ``order``: they sum to its untaxed amount and tax."""
+        rng = self.line_rng
+        ids = order["order_line"]
+        kinds = self._layout(len(ids))
+        products = [i for i, kind in enumerate(kinds) if kind is None]
+        amounts = iter(self._split(order["amount_untaxed"], len(products)))
+        tax_left = order["amount_tax"]
+        state, status = order["state"], order["invoice_status"]
+        settled = confirm_us if state in ("sale", "cancel") else create_us
+        rows: list[dict[str, Any]] = []
+        for i, (lid, kind) in enumerate(zip(ids, kinds, strict=True)):
+            row: dict[str, Any] = {
+                "id": lid,
+                "order_id": [order["id"], order["name"]],
+                "sequence": 10 + i,
+                "display_type": kind or False,
+                "state": state,
+                "company_id": COMPANY,
+                "currency_id": USD,
+                "order_partner_id": order["partner_id"],
+                "salesman_id": order["user_id"],
+                "customer_lead": 0.0,
+                "qty_delivered_method": "manual",
+                "invoice_status": "no",
+            }
+            if kind is not None:
+                row["name"] = rng.choice(SECTIONS if kind == "line_section" else NOTES)
+            else:
+                qty, price, subtotal = next(amounts)
+                last = i == products[-1]
+                line_tax = (
+                    (round(tax_left, 2) if last else round(subtotal * 0.15, 2))
+                    if order["amount_tax"]
+                    else 0.0
+                )
+                tax_left -= line_tax
+                pid, display, description = rng.choice(PRODUCTS)
+                invoiced = qty if state == "sale" and status in ("invoiced", "upselling") else 0
+                row.update(
+                    name=f"{display}\n{description}" if description else display,
+                    product_id=[pid, display],
+                    product_uom_id=UNITS,
+                    product_uom_qty=float(qty),
+                    price_unit=price,
+                    technical_price_unit=price,
+                    price_subtotal=subtotal,
+                    price_tax=line_tax,
+                    price_total=round(subtotal + line_tax, 2),
+                    price_reduce_taxexcl=price,
+                    price_reduce_taxinc=round((subtotal + line_tax) / qty, 2),
+                    tax_ids=[TAXES["sale"][0]] if line_tax else [],
+                    qty_delivered=float(qty) if state == "sale" else 0.0,
+                    qty_invoiced=float(invoiced),
+                    qty_to_invoice=float(qty - invoiced) if state == "sale" else 0.0,
+                    untaxed_amount_invoiced=subtotal if invoiced else 0.0,
+                    untaxed_amount_to_invoice=subtotal if state == "sale" and not invoiced else 0.0,
+                    invoice_status=status if state == "sale" else "no",
+                )
+            _stamp(row, create_us, self._line_write(create_us, settled, write_us), ADMIN)
+            rows.append(row)
         return rows
 
     def _move_name(self, move_type: str, when: datetime) -> tuple[str, str, int]:
@@ -737,8 +905,10 @@ class Generator:
             )
             sign = -1 if move_type in ("out_refund", "in_invoice") else 1
             lines = rng.randint(1, 5)
-            line_ids = list(range(self.next_move_line, self.next_move_line + lines + 1))
-            self.next_move_line += lines + 1
+            # Products, then a tax line when taxed, then the payment term (an entry: all items).
+            items = lines + 1 + (1 if invoice and tax else 0)
+            line_ids = list(range(self.next_move_line, self.next_move_line + items))
+            self.next_move_line += items
             journal = JOURNALS[
                 "sale" if move_type.startswith("out_") else "purchase" if invoice else "general"
             ]
@@ -776,7 +946,7 @@ class Generator:
                 "amount_total_in_currency_signed": sign * total,
                 "amount_residual_signed": sign * residual,
                 "payment_state": payment_state,
-                "invoice_line_ids": line_ids[:-1] if invoice else [],
+                "invoice_line_ids": line_ids[:lines] if invoice else [],
                 "line_ids": line_ids,
                 "payment_reference": name if invoice and name else False,
                 "ref": f"REF-{rng.randint(1000, 99999)}"
@@ -797,6 +967,142 @@ class Generator:
             _stamp(row, create_us, write_us, ADMIN)
             if partner is not None:
                 partner.move_keys.append((row["date"], name if name else None, mid))
+            rows.append(row)
+            settled = post_us if state != "draft" else create_us
+            self.move_line_rows.extend(
+                self.move_lines(row, lines, create_us, settled, write_us)
+                if invoice
+                else self.entry_lines(row, create_us, settled, write_us)
+            )
+        return rows
+
+    def _move_line(self, move: dict[str, Any], lid: int, sequence: int) -> dict[str, Any]:
+        """What every journal item copies from its move."""
+        return {
+            "id": lid,
+            "move_id": [move["id"], _move_display(move)],
+            "move_name": move["name"],
+            "parent_state": move["state"],
+            "date": move["date"],
+            "invoice_date": move["invoice_date"],
+            "ref": move["ref"],
+            "journal_id": move["journal_id"],
+            "company_id": COMPANY,
+            "company_currency_id": USD,
+            "currency_id": USD,
+            "partner_id": move["commercial_partner_id"],
+            "sequence": sequence,
+            "display_type": "product",
+            "quantity": 1.0,
+            "deductible_amount": 100.0,
+        }
+
+    @staticmethod
+    def _balance(row: dict[str, Any], balance: float) -> None:
+        balance = round(balance, 2)
+        row.update(
+            balance=balance,
+            amount_currency=balance,
+            debit=balance if balance > 0 else 0.0,
+            credit=-balance if balance < 0 else 0.0,
+        )
+
+    def move_lines(
+        self, move: dict[str, Any], products: int, create_us: int, settled_us: int, write_us: int
+    ) -> list[dict[str, Any]]:
+        """An invoice's journal items: products, a tax line when taxed, the payment term.
+
+        Customer invoices and vendor credit notes credit income (or expense) and debit the
+        receivable (payable); the other two the other way round, so the items balance.
+        """
+        rng = self.line_rng
+        move_type = move["move_type"]
+        customer = move_type.startswith("out_")
+        inbound = move_type in ("out_invoice", "in_refund")
+        side = -1 if inbound else 1
+        ids = move["line_ids"]
+        tax = move["amount_tax"]
+        tax_ref = TAXES["sale" if customer else "purchase"]
+        rows: list[dict[str, Any]] = []
+        amounts = self._split(move["amount_untaxed"], products)
+        tax_left = tax
+        for i, (qty, price, subtotal) in enumerate(amounts):
+            line_tax = (
+                (round(tax_left, 2) if i == products - 1 else round(subtotal * 0.15, 2))
+                if tax
+                else 0.0
+            )
+            tax_left -= line_tax
+            pid, display, _ = rng.choice(PRODUCTS)
+            row = self._move_line(move, ids[i], 10 + i)
+            row.update(
+                name=display,
+                product_id=[pid, display],
+                product_uom_id=UNITS,
+                account_id=ACCOUNTS["income" if customer else "expense"],
+                quantity=float(qty),
+                price_unit=price,
+                price_subtotal=subtotal,
+                price_total=round(subtotal + line_tax, 2),
+                tax_ids=[tax_ref[0]] if tax else [],
+            )
+            self._balance(row, side * subtotal)
+            _stamp(row, create_us, self._line_write(create_us, settled_us, write_us), ADMIN)
+            rows.append(row)
+        if tax:
+            row = self._move_line(move, ids[products], 10 + products)
+            row.update(
+                name=tax_ref[1],
+                display_type="tax",
+                account_id=ACCOUNTS["tax_sale" if customer else "tax_purchase"],
+                tax_line_id=tax_ref,
+                tax_base_amount=move["amount_untaxed"],
+                quantity=0.0,
+            )
+            self._balance(row, side * tax)
+            _stamp(row, create_us, max(create_us, settled_us), ADMIN)
+            rows.append(row)
+        paid = move["payment_state"]
+        term = self._move_line(move, ids[-1], 9 + len(ids))
+        residual = -side * move["amount_residual"]
+        term.update(
+            name=move["name"] or "",
+            display_type="payment_term",
+            account_id=ACCOUNTS["receivable" if customer else "payable"],
+            date_maturity=move["invoice_date_due"],
+            quantity=0.0,
+            amount_residual=residual,
+            amount_residual_currency=residual,
+            reconciled=paid in ("paid", "in_payment"),
+            matching_number=(
+                f"{'P' if paid == 'partial' else 'A'}{move['id']:05d}"
+                if paid in ("paid", "in_payment", "partial")
+                else False
+            ),
+        )
+        self._balance(term, -side * move["amount_total"])
+        # A payment rewrites the residual of the payment term: the move's last write.
+        term_write = write_us if paid != "not_paid" else max(create_us, settled_us)
+        _stamp(term, create_us, term_write, ADMIN)
+        rows.append(term)
+        return rows
+
+    def entry_lines(
+        self, move: dict[str, Any], create_us: int, settled_us: int, write_us: int
+    ) -> list[dict[str, Any]]:
+        """A miscellaneous entry's items: debits on some accounts, one credit balancing them."""
+        rng = self.line_rng
+        ids = move["line_ids"]
+        debits = self._split(move["amount_total"], len(ids) - 1)
+        label = move["ref"] or rng.choice(("Accrual", "Reclassification", "Depreciation"))
+        rows: list[dict[str, Any]] = []
+        for i, lid in enumerate(ids):
+            row = self._move_line(move, lid, 10 + i)
+            row.update(name=label, account_id=rng.choice(MISC_ACCOUNTS))
+            last = i == len(ids) - 1
+            self._balance(row, -move["amount_total"] if last else debits[i][2])
+            row.update(price_unit=0.0, price_subtotal=row["balance"], price_total=row["balance"])
+            _stamp(row, create_us, self._line_write(create_us, settled_us, write_us), ADMIN)
             rows.append(row)
         return rows
 
@@ -896,8 +1202,12 @@ class Generator:
             yield "res.partner", finished
             if orders:
                 yield "sale.order", orders
+                yield "sale.order.line", self.order_line_rows
+                self.order_line_rows = []
             if moves:
                 yield "account.move", moves
+                yield "account.move.line", self.move_line_rows
+                self.move_line_rows = []
         yield "hr.employee", self.employees()
 
 
@@ -950,7 +1260,10 @@ def populate(
 
 
 def expected_sizes(records: int) -> dict[str, int]:
-    """Rows :func:`populate` makes per model for ``records`` partners."""
+    """Rows :func:`populate` makes per model for ``records`` partners, lines aside.
+
+    Lines follow their documents: one to six per order, two to seven items per move.
+    """
     s = Sizes.for_records(records)
     return {
         "res.partner": s.partners,

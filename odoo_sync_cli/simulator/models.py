@@ -11,7 +11,9 @@ Storage contract (shared by the store, which writes rows, and the query compiler
   ids in one order the comodel's ``_order`` allows (as recorded or written). ``read`` sorts the
   ids of a stored comodel by its ``_order`` again and shuffles those that tie, as it does those
   of the comodels in :data:`TIED_COMODEL_ORDERS`. Binary and properties fields have no column
-  and read as False.
+  and read as False. An unstored field with a ``related`` path (recorded for the line models)
+  is searched through that path, as Odoo does; a stored one follows its source when that
+  changes (a line's ``state`` when its order is confirmed), stamping the lines it changes.
 - Only ``id`` is indexed, as on Odoo's tables: ordering or filtering on write_date costs a scan.
 - ``_sim_names(model TEXT, id INTEGER, name TEXT, PRIMARY KEY (model, id))`` holds the display
   name of every record a many2one can point at, for models the simulator stores and for those it
@@ -21,6 +23,7 @@ Storage contract (shared by the store, which writes rows, and the query compiler
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -69,7 +72,7 @@ class ModelSpec:
         return [f for f in self.fields.values() if f.has_column]
 
 
-# Default `_order` and name-search fields of the four models the simulator serves, as on Odoo 19.
+# Default `_order` and name-search fields of the six models the simulator serves, as on Odoo 19.
 MODEL_DEFAULTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "res.partner": (
         "complete_name ASC, id DESC",
@@ -78,10 +81,32 @@ MODEL_DEFAULTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sale.order": ("date_order desc, id desc", ("name",)),
     "account.move": ("date desc, name desc, invoice_date desc, id desc", ("name",)),
     "hr.employee": ("name", ("name",)),
+    "sale.order.line": ("order_id, sequence, id", ("name",)),
+    "account.move.line": ("date desc, move_name desc, id", ("name",)),
 }
 
 
-# Comodels the four models' x2many fields point at that the simulator does not store, whose
+# Lines and the one2many lists their document derives from them: (the lines' many2one to the
+# document, ((document field, the display types it lists or None for all), ...)). The store
+# keeps the lists in step when lines are created, moved or deleted, stamps the document as
+# Odoo's recomputation of its amounts does, and deletes the lines with their document
+# (ondelete='cascade').
+DOCUMENT_LINES: dict[str, tuple[str, tuple[tuple[str, frozenset[str] | None], ...]]] = {
+    "sale.order.line": ("order_id", (("order_line", None),)),
+    "account.move.line": (
+        "move_id",
+        (
+            ("line_ids", None),
+            (
+                "invoice_line_ids",
+                frozenset({"product", "line_section", "line_subsection", "line_note"}),
+            ),
+        ),
+    ),
+}
+
+
+# Comodels the six models' x2many fields point at that the simulator does not store, whose
 # `_order` in Odoo 19 can tie (no `id` term, nor another unique one). Odoo reads an x2many in
 # its comodel's `_order`, so two reads can list tied ids in different orders. The simulator
 # knows only the ids of these records, not the values they sort by: see SimStore.
@@ -92,9 +117,28 @@ TIED_COMODEL_ORDERS: dict[str, str] = {
     "hr.resume.line": "line_type_id, date_end desc, date_start desc",
     "hr.skill": "sequence, name",
     "hr.version": "date_version",
+    "product.document": "sequence, name",
     "quotation.document": "document_type desc, sequence, name",
     "res.company": "sequence, name",
 }
+
+
+# How account.move names a draft entry that has no number yet.
+DRAFT_MOVE_LABELS = {
+    "out_invoice": "Draft Invoice",
+    "out_refund": "Draft Credit Note",
+    "in_invoice": "Draft Bill",
+    "in_refund": "Draft Vendor Credit Note",
+    "out_receipt": "Draft Sales Receipt",
+    "in_receipt": "Draft Purchase Receipt",
+    "entry": "Draft Entry",
+}
+
+
+def draft_move_name(row: Mapping[str, Any]) -> str:
+    """The display name of an account.move in draft without a number."""
+    label = DRAFT_MOVE_LABELS.get(str(row.get("move_type")), "Draft Entry")
+    return f"{label} (* {row['id']})"
 
 
 def load_field_specs(raw: dict[str, dict[str, Any]]) -> dict[str, FieldSpec]:
@@ -111,7 +155,7 @@ def load_field_specs(raw: dict[str, dict[str, Any]]) -> dict[str, FieldSpec]:
 
 
 def builtin_models() -> dict[str, ModelSpec]:
-    """The four default models, with the field lists recorded from a real Odoo 19.0 server."""
+    """The six default models, with the field lists recorded from a real Odoo 19.0 server."""
     registry: dict[str, ModelSpec] = {}
     schema = resources.files("odoo_sync_cli.simulator") / "schema"
     for model, (order, rec_names) in MODEL_DEFAULTS.items():

@@ -623,6 +623,11 @@ class _Compiler:
         fld = get_field(spec, names[0])
         if fld is None:
             raise self.invalid_field(spec, names[0], leaf)
+        related = None if fld.has_column else fld.attrs.get("related")
+        if isinstance(related, str) and related:
+            return self.related_leaf(
+                spec, alias, [*related.split("."), *names[1:]], op, value, negate
+            )
         if op == "=?":
             if _unset(value, self.semantics.version):
                 return FALSE if negate else TRUE
@@ -643,6 +648,39 @@ class _Compiler:
         if len(names) > 1:
             return self.path_leaf(spec, alias, fld, names[1:], op, value, negate, leaf)
         frag = self.positive(spec, alias, fld, op, value, leaf)
+        return _negate(frag) if negate else frag
+
+    def related_leaf(
+        self,
+        spec: ModelSpec,
+        alias: str,
+        path: list[str],
+        op: str,
+        value: Any,
+        negate: bool,
+    ) -> Frag:
+        """A condition on an unstored related field, searched through its path as Odoo does.
+
+        ``('move_type', op, v)`` on account.move.line is ``('move_id.move_type', op, v)``. A
+        negative operator on a value is the negation of the positive search (Odoo answers
+        NotImplemented there and negates), and when the first hop is an optional many2one a
+        condition that accepts an empty value also matches records where that hop is empty.
+        """
+        if op in _NEGATIVE:
+            op, negate = _NEGATIVE[op], not negate
+        target = ".".join(path)
+        frag = self.leaf(spec, alias, [target, op, value], False)
+        first = get_field(spec, path[0])
+        values = list(value) if _is_list(value) else [value]
+        empty = any(_falsy_null(v) or v == "" for v in values)
+        if (
+            empty
+            and first is not None
+            and first.type == "many2one"
+            and not first.attrs.get("required")
+            and len(path) > 1
+        ):
+            frag = _join("OR", [frag, Frag(f"{alias}.{quote(first.name)} IS NULL")])
         return _negate(frag) if negate else frag
 
     @staticmethod

@@ -31,8 +31,9 @@ JSON-RPC takes the password or the API key as its password, JSON-2 the API key o
 Odoo; neither ever appears in an answer, a repr or a log line.
 
 Methods served on every model: search, search_count, search_read, read, fields_get, create,
-write, unlink. Arguments are bound to the same Python signatures Odoo uses, so a bad call fails
-with the same TypeError text.
+write, unlink, and the web module's web_search_read and web_read (reads shaped by a field
+specification, see :mod:`odoo_sync_cli.simulator.web`). Arguments are bound to the same Python
+signatures Odoo uses, so a bad call fails with the same TypeError text.
 
 Knobs
 -----
@@ -95,6 +96,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+from odoo_sync_cli.simulator import web
 from odoo_sync_cli.simulator.errors import OdooServerError
 from odoo_sync_cli.simulator.models import ModelSpec, builtin_version
 from odoo_sync_cli.simulator.store import SimStore
@@ -437,6 +439,8 @@ class PageCall:
     order: Any
     fields: Any
     rows: int
+    # web_search_read only: whether answering ``length`` took a count query.
+    counted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -483,7 +487,7 @@ class SimStats:
             )
 
     def pages(self, model: str | None = None, method: str | None = "search_read") -> list[PageCall]:
-        """The search_read calls answered (``method`` None: search and search_read both)."""
+        """The page calls answered of ``method`` (None: search, search_read, web_search_read)."""
         with self._lock:
             return [
                 p
@@ -565,6 +569,31 @@ class BaseModel:
         return {}
 
 
+class Base(BaseModel):
+    """The web module's methods, defined in Odoo on the ``Base`` model that extends BaseModel."""
+
+    def web_search_read(
+        self,
+        domain: Any,
+        specification: Any,
+        offset: Any = 0,
+        limit: Any = None,
+        order: Any = None,
+        count_limit: Any = None,
+    ) -> dict[str, Any]:
+        return {
+            "domain": domain,
+            "specification": specification,
+            "offset": offset,
+            "limit": limit,
+            "order": order,
+            "count_limit": count_limit,
+        }
+
+    def web_read(self, specification: Any) -> dict[str, Any]:
+        return {"specification": specification}
+
+
 # Public methods, and whether each works on the model (True) or on records given by ids (False).
 MODEL_METHODS: dict[str, bool] = {
     "search": True,
@@ -572,12 +601,14 @@ MODEL_METHODS: dict[str, bool] = {
     "search_read": True,
     "fields_get": True,
     "create": True,
+    "web_search_read": True,
     "read": False,
     "write": False,
     "unlink": False,
+    "web_read": False,
 }
 
-_SIGNATURES = BaseModel()
+_SIGNATURES = Base()
 
 
 class JSONRPC:
@@ -655,6 +686,9 @@ for _function in _DB_OPEN.values():
 for _member in vars(BaseModel).values():
     if callable(_member):
         _member.__module__ = "odoo.orm.models"
+for _member in vars(Base).values():
+    if callable(_member):
+        _member.__module__ = "odoo.addons.web.models.models"
 JSONRPC.jsonrpc.__module__ = "odoo.addons.rpc.controllers.jsonrpc"
 
 
@@ -1304,6 +1338,13 @@ class SimulatorServer(ThreadingHTTPServer):
             assert ids is not None
             rows = store.read(model, ids, bound["fields"], context=context)
             return self._apply_load(db, model, rows, bound["load"])
+        if name == "web_search_read":
+            return self._web_search_read(db, user, model, bound, context, protocol)
+        if name == "web_read":
+            fields = web.fields_to_read(bound["specification"])
+            self._check_read_access(db, user, model, fields)
+            assert ids is not None
+            return web.web_read(store, model, ids, bound["specification"], context=context)
         if name == "fields_get":
             return store.fields_get(model, bound["allfields"], bound["attributes"])
         if name == "create":
@@ -1318,6 +1359,51 @@ class SimulatorServer(ThreadingHTTPServer):
             assert ids is not None
             return store.unlink(model, ids)
         raise OdooServerError("builtins.AttributeError", _missing_method_message(model, name))
+
+    def _web_search_read(
+        self,
+        db: SimDatabase,
+        user: SimUser,
+        model: str,
+        bound: dict[str, Any],
+        context: dict[str, Any],
+        protocol: str,
+    ) -> dict[str, Any]:
+        """Odoo's steps: fields from the spec's keys, search and read, reshape, then length."""
+        store = db.store
+        specification = bound["specification"]
+        fields = web.fields_to_read(specification.keys())
+        self._check_read_access(db, user, model, fields)
+        rows = store.web_fetch(
+            model,
+            bound["domain"],
+            fields,
+            offset=bound["offset"],
+            limit=bound["limit"],
+            order=bound["order"],
+            context=context,
+        )
+        records = web.apply_specification(store, model, rows, specification, context=context)
+        length, counted = web.page_length(
+            len(records),
+            offset=bound["offset"],
+            limit=bound["limit"],
+            count_limit=bound["count_limit"],
+            context=context,
+            count=lambda limit: store.search_count(
+                model, bound["domain"], limit=limit, context=context
+            ),
+        )
+        self._log_page(
+            db,
+            protocol,
+            model,
+            "web_search_read",
+            {**bound, "fields": fields},
+            len(records),
+            counted=counted,
+        )
+        return {"length": length, "records": records}
 
     def _check_read_access(self, db: SimDatabase, user: SimUser, model: str, fields: Any) -> None:
         if not (user.employee_public_only and model == "hr.employee"):
@@ -1355,6 +1441,8 @@ class SimulatorServer(ThreadingHTTPServer):
         method: str,
         bound: dict[str, Any],
         rows: int,
+        *,
+        counted: bool = False,
     ) -> None:
         self.stats.record_page(
             PageCall(
@@ -1368,6 +1456,7 @@ class SimulatorServer(ThreadingHTTPServer):
                 order=bound["order"],
                 fields=bound.get("fields"),
                 rows=rows,
+                counted=counted,
             )
         )
 

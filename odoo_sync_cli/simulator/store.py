@@ -46,7 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OdooServerError, value_error
-from .models import TIED_COMODEL_ORDERS, X2MANY_TYPES, FieldSpec, ModelSpec
+from .models import (
+    DOCUMENT_LINES,
+    TIED_COMODEL_ORDERS,
+    X2MANY_TYPES,
+    FieldSpec,
+    ModelSpec,
+    draft_move_name,
+)
 from .query import (
     NAMES_TABLE,
     Semantics,
@@ -73,16 +80,6 @@ _SQL_TYPES = {
     "many2one": "INTEGER",
     "float": "REAL",
     "monetary": "REAL",
-}
-# How account.move names a draft entry that has no number yet.
-_DRAFT_MOVE_LABELS = {
-    "out_invoice": "Draft Invoice",
-    "out_refund": "Draft Credit Note",
-    "in_invoice": "Draft Bill",
-    "in_refund": "Draft Vendor Credit Note",
-    "out_receipt": "Draft Sales Receipt",
-    "in_receipt": "Draft Purchase Receipt",
-    "entry": "Draft Entry",
 }
 # The stored columns a display name is made of (see SimStore._name_of).
 _NAME_INPUTS = ("name", "complete_name", "state", "move_type")
@@ -251,6 +248,8 @@ def _format_column(
     if kind == "many2one":
         known = names[extra]
         return [False if v is None else [v, known.get(v) or f"{extra},{v}"] for v in column]
+    if kind == "many2one_id":
+        return [False if v is None else v for v in column]
     if kind in X2MANY_TYPES:
         return [_id_list(v) for v in column]
     if kind == "datetime":
@@ -446,8 +445,7 @@ class SimStore:
         if spec.name == "res.partner" and row.get("complete_name"):
             return str(row["complete_name"])
         if spec.name == "account.move" and row.get("state") == "draft" and name in _NO_NAME:
-            label = _DRAFT_MOVE_LABELS.get(str(row.get("move_type")), "Draft Entry")
-            return f"{label} (* {row['id']})"
+            return draft_move_name(row)
         if isinstance(name, str):
             return name
         return f"{spec.name},{row['id']}"
@@ -477,10 +475,15 @@ class SimStore:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def invalid_field(self, model: str, name: object) -> OdooServerError:
+        """The ValueError Odoo raises for a field ``model`` lacks, in its version's words."""
+        where = f"on {model!r}" if self.semantics.version >= 19 else f"on model {model!r}"
+        return value_error(f"Invalid field {name!r} {where}")
+
     def _reader(self, spec: ModelSpec, fields: list[str] | None) -> _Reader:
         for name in fields or ():
             if not isinstance(name, str) or get_field(spec, name) is None:
-                raise value_error(f"Invalid field {name!r} on {spec.name!r}")
+                raise self.invalid_field(spec.name, name)
         key = (spec.name, tuple(fields) if fields else None)
         cached = self._readers.get(key)
         if cached is not None:
@@ -520,12 +523,15 @@ class SimStore:
         *,
         present: bool = True,
         active_test: bool = True,
+        names_of_many2one: bool = True,
     ) -> list[dict[str, Any]]:
         """Turn selected rows into the dicts search_read returns, one field at a time.
 
         ``present``: x2many ids in their comodel's order, ties shuffled, and archived comodel
         records left out unless ``active_test`` is off, as a read gives them; otherwise
-        ascending (the set the store holds, in one canonical order).
+        ascending (the set the store holds, in one canonical order). ``names_of_many2one``
+        off reads a many2one as its bare id and never looks its name up, as Odoo's
+        ``read(load=None)`` does.
         """
         if not rows:
             return []
@@ -533,7 +539,13 @@ class SimStore:
         ids = columns[0]
         names: dict[str, dict[int, str]] = {}
         wanted: dict[str, set[int]] = {}
-        for _, kind, index, relation in reader.plan:
+        plan = reader.plan
+        if not names_of_many2one:
+            plan = tuple(
+                (key, "many2one_id" if kind == "many2one" else kind, index, extra)
+                for key, kind, index, extra in plan
+            )
+        for _, kind, index, relation in plan:
             if kind == "many2one":
                 wanted.setdefault(relation, set()).update(
                     v for v in columns[index] if v is not None
@@ -543,7 +555,7 @@ class SimStore:
         for relation, wanted_ids in wanted.items():
             names[relation] = self._names(relation, wanted_ids) if wanted_ids else {}
         values: list[Sequence[Any]] = [ids]
-        for _, kind, index, extra in reader.plan:
+        for _, kind, index, extra in plan:
             column = columns[index] if index >= 0 else ids
             formatted = _format_column(kind, column, extra, names, spec.name)
             if kind in X2MANY_TYPES:
@@ -736,6 +748,46 @@ class SimStore:
             )
             return self._format(spec, reader, rows)
 
+    def web_fetch(
+        self,
+        model: str,
+        domain: object,
+        fields: list[str],
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The first half of ``web_search_read``: search, then ``read(fields, load=None)``.
+
+        Unlike ``search_read``, the read keeps the context's ``active_test``: with it off,
+        x2many values include archived comodel records. Many2one values are bare ids.
+        """
+        active_test = bool((context or {}).get("active_test", True))
+        with self._lock:
+            spec = model_spec(self.registry, model)
+            reader = self._reader(spec, fields)
+            rows = self._query(
+                spec,
+                self._select_list(reader),
+                domain,
+                context=context,
+                order=order,
+                offset=offset,
+                limit=limit,
+            )
+            return self._format(
+                spec, reader, rows, active_test=active_test, names_of_many2one=False
+            )
+
+    def display_names(self, model: str, ids: Iterable[int]) -> dict[int, str]:
+        """The display name of each of ``ids`` (``"model,id"`` for one the store never saw)."""
+        wanted = list(ids)
+        with self._lock:
+            known = self._names(model, wanted) if wanted else {}
+        return {i: known.get(i) or f"{model},{i}" for i in wanted}
+
     def read(
         self,
         model: str,
@@ -743,6 +795,7 @@ class SimStore:
         fields: list[str] | None = None,
         *,
         context: Mapping[str, Any] | None = None,
+        names_of_many2one: bool = True,
     ) -> list[dict[str, Any]]:
         """Read records by id, archived included; missing ids are dropped, order is kept.
 
@@ -760,7 +813,9 @@ class SimStore:
             ).fetchall()
             by_id = {row[0]: row for row in rows}
             found = [by_id[i] for i in wanted if i in by_id]
-            return self._format(spec, reader, found, active_test=active_test)
+            return self._format(
+                spec, reader, found, active_test=active_test, names_of_many2one=names_of_many2one
+            )
 
     def fields_get(
         self,
@@ -994,6 +1049,7 @@ class SimStore:
                     parents_before,
                     descend=bool(adopted),
                 )
+                self._refresh_documents(spec, self._documents_of(spec, created), stamp)
             return created
 
     def _remember_names(self, names: Mapping[tuple[str, int], str]) -> None:
@@ -1031,6 +1087,7 @@ class SimStore:
                 missing = [i for i in wanted if i not in current]
                 if missing:
                     raise self._missing(spec, missing)
+                documents = self._documents_of(spec, wanted)
                 names: dict[tuple[str, int], str] = {}
                 plain = {
                     name: self._encode(fld, vals[name], names)
@@ -1054,6 +1111,12 @@ class SimStore:
                     self._update(spec, rid, values)
                 self._remember_names(names)
                 self._after_change(spec, sorted(touched), set(vals), stamp, parents_before)
+                self._follow_related(spec, wanted, set(vals), stamp)
+                if documents is not None and {"display_type", DOCUMENT_LINES[spec.name][0]} & set(
+                    vals
+                ):
+                    documents |= self._documents_of(spec, wanted) or set()
+                    self._refresh_documents(spec, documents, stamp)
             return True
 
     def _adopt(
@@ -1090,12 +1153,116 @@ class SimStore:
                 if self._hierarchy(spec):
                     rows = self._rows(spec, wanted, ["parent_id"])
                     parents = {r["parent_id"] for r in rows.values() if r["parent_id"] is not None}
+                documents = self._documents_of(spec, wanted)
+                for line_model, (link, _) in DOCUMENT_LINES.items():
+                    line_spec = self.registry.get(line_model)
+                    if line_spec is not None and self._link_of(line_spec, link) == spec.name:
+                        conn.execute(
+                            f"DELETE FROM {quote(line_spec.table)} "
+                            f"WHERE {quote(link)} IN (SELECT value FROM json_each(?))",
+                            [_json_list(wanted)],
+                        )
                 conn.execute(
                     f"DELETE FROM {quote(spec.table)} WHERE id IN (SELECT value FROM json_each(?))",
                     [_json_list(wanted)],
                 )
                 self._refresh_children(spec, parents, set(wanted))
+                self._refresh_documents(spec, documents, self._now(None))
             return True
+
+    # -- documents and their lines ----------------------------------------------------------
+
+    def _link_of(self, spec: ModelSpec, link: str) -> str | None:
+        """The document model a line model's many2one ``link`` points at, if both are stored."""
+        fld = spec.fields.get(link)
+        if fld is None or not fld.has_column or fld.relation not in self.registry:
+            return None
+        return fld.relation
+
+    def _documents_of(self, spec: ModelSpec, ids: Iterable[int]) -> set[int] | None:
+        """The documents the lines ``ids`` belong to; None when ``spec`` is no line model."""
+        line = DOCUMENT_LINES.get(spec.name)
+        if line is None or self._link_of(spec, line[0]) is None:
+            return None
+        cursor = self.conn.execute(
+            f"SELECT DISTINCT {quote(line[0])} FROM {quote(spec.table)} "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            [_json_list(ids)],
+        )
+        return {row[0] for row in cursor if row[0] is not None}
+
+    def _refresh_documents(self, spec: ModelSpec, documents: set[int] | None, stamp: str) -> None:
+        """Rebuild the line lists of ``documents`` from their lines; stamp those that change."""
+        if not documents:
+            return
+        link, lists = DOCUMENT_LINES[spec.name]
+        document = self.registry[str(self._link_of(spec, link))]
+        kept = [(name, types) for name, types in lists if name in document.fields]
+        kept = [(name, types) for name, types in kept if document.fields[name].has_column]
+        if not kept:
+            return
+        typed = "display_type" in spec.fields and spec.fields["display_type"].has_column
+        cursor = self.conn.execute(
+            f"SELECT id, {quote(link)}, {quote('display_type') if typed else 'NULL'} "
+            f"FROM {quote(spec.table)} WHERE {quote(link)} IN (SELECT value FROM json_each(?)) "
+            "ORDER BY id",
+            [_json_list(documents)],
+        )
+        lines: dict[int, list[tuple[int, Any]]] = {}
+        for rid, owner, display_type in cursor:
+            lines.setdefault(owner, []).append((rid, display_type))
+        current = self._rows(document, documents, [name for name, _ in kept])
+        for owner, row in current.items():
+            values: dict[str, Any] = {}
+            for name, types in kept:
+                ids = [rid for rid, kind in lines.get(owner, []) if types is None or kind in types]
+                if sorted(_id_list(row[name])) != ids:
+                    values[name] = _json_list(ids)
+            if values:
+                self._update(document, owner, {**values, **self._stamp(document, stamp)})
+
+    def _follow_related(
+        self, spec: ModelSpec, ids: list[int], changed: set[str], stamp: str
+    ) -> None:
+        """Copy changed values of ``spec`` records into the stored related fields of their lines.
+
+        A line's ``state`` is ``order_id.state``, its ``parent_state`` ``move_id.state``: Odoo
+        recomputes them when the document changes and the lines it rewrites get its
+        write_date.
+        """
+        for line_model, (link, _) in DOCUMENT_LINES.items():
+            line = self.registry.get(line_model)
+            if line is None or self._link_of(line, link) != spec.name:
+                continue
+            copies: dict[str, str] = {}
+            for fld in line.column_fields():
+                related = fld.attrs.get("related")
+                if not isinstance(related, str) or not related.startswith(f"{link}."):
+                    continue
+                source = related[len(link) + 1 :]
+                origin = spec.fields.get(source)
+                if source in changed and origin is not None and origin.has_column:
+                    copies[fld.name] = source
+            if not copies:
+                continue
+            table, parent = quote(line.table), quote(spec.table)
+            pulled = ", ".join(
+                f"{quote(col)} = (SELECT p.{quote(src)} FROM {parent} AS p "
+                f"WHERE p.id = {table}.{quote(link)})"
+                for col, src in copies.items()
+            )
+            differs = " OR ".join(
+                f"{quote(col)} IS NOT (SELECT p.{quote(src)} FROM {parent} AS p "
+                f"WHERE p.id = {table}.{quote(link)})"
+                for col, src in copies.items()
+            )
+            stamped = self._stamp(line, stamp)
+            extra = "".join(f", {quote(c)} = ?" for c in stamped)
+            self.conn.execute(
+                f"UPDATE {table} SET {pulled}{extra} "
+                f"WHERE {quote(link)} IN (SELECT value FROM json_each(?)) AND ({differs})",
+                [*stamped.values(), _json_list(ids)],
+            )
 
     # -- derived values ---------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ def make_store(
     shuffle_ties: bool = True,
     tie_seed: int = 0,
 ) -> SimStore:
-    """An empty store with the four default models, speaking the given Odoo version.
+    """An empty store with the six default models, speaking the given Odoo version.
 
     Rows and x2many ids that tie under their order come back shuffled anew on each read, as
     on a real server; ``shuffle_ties=False`` gives one fixed order (Odoo never promises one).
