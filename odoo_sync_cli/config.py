@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic import model_validator as _model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -212,6 +212,15 @@ def _path_text(value: Any) -> Any:
     return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
+def _check_schema(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ValueError(
+            f"{value!r} is not a schema name odoosync uses: lower-case letters, digits and _, "
+            "at most 63 characters, not starting with a digit"
+        )
+    return value
+
+
 def _check_domain(value: Any) -> Any:
     if isinstance(value, list):
         validate_domain(value)
@@ -311,8 +320,10 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # A path (a SQLite file); kept as text so that a database URL reaches mirror.open_mirror.
+    # A path (a SQLite file) or a postgresql:// URL; kept as text for mirror.open_mirror.
     db: Annotated[str | None, BeforeValidator(_path_text)] = None
+    # The schema of a PostgreSQL mirror: lower case, as psql and BI tools write names unquoted.
+    pg_schema: Annotated[str, AfterValidator(_check_schema)] = "odoosync"
     # Where new secrets go (see credentials.py): auto = encrypted when a key is configured, else
     # the OS keyring when it has a safe backend, else the credentials file.
     secret_store: Literal["auto", "keyring", "file", "encrypted"] = "auto"

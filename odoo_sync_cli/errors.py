@@ -118,6 +118,7 @@ the secret from any text a server sends back before it reaches an exception.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -159,12 +160,26 @@ def safe_url(url: str | None) -> str | None:
         host = parts.hostname or ""
         port = parts.port
     except ValueError:
-        # Unparseable: show nothing of it rather than risk echoing credentials embedded in it.
-        return "<invalid url>"
+        parts = None
+    if parts is None or "," in parts.netloc:
+        # A libpq URL may name several hosts (``h1:5432,h2:5433``), which urlsplit cannot
+        # parse: keep what follows the last "@" when it holds only host-list characters, else
+        # show nothing of it rather than risk echoing credentials embedded in it.
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return "<invalid url>"
+        hosts = parts.netloc.rpartition("@")[2].lower()
+        if not _HOST_LIST.fullmatch(hosts):
+            return "<invalid url>"
+        return urlunsplit((parts.scheme, hosts, parts.path.rstrip("/"), "", ""))
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+_HOST_LIST = re.compile(r"[a-z0-9.\-_\[\]:,%]*")
 
 
 class OdooSyncError(Exception):

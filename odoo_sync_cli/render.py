@@ -330,6 +330,9 @@ def status_table(statuses: Sequence[UserStatus], *, as_json: bool = False) -> No
             f"records {s.records_synced}/{s.records_expected}"
         )
         _line(f"  last success {_dash(i.last_success)}")
+        if s.holder is not None:
+            pid = "?" if s.holder.pid is None else s.holder.pid
+            _line(f"  worked on now by pid {pid} on {s.holder.host}")
         if i.last_error:
             _line("  last error ", (i.last_error, "red"))
         if s.modules:

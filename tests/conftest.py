@@ -8,6 +8,7 @@ it changed), so that other tests see the data they expect.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from odoo_sync_cli.config import load_settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.pgcluster import Cluster, start_cluster
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
+from tests.backends import BACKENDS, SQLITE, Backend
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19"
 DATASET = FIXTURES / "dataset"
@@ -105,6 +107,25 @@ def postgres() -> Iterator[Cluster]:
     """
     with start_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    """The test's mirror, once in a SQLite file and once in a fresh schema of the session's
+    PostgreSQL (dropped afterwards); ``ODOOSYNC_DB`` and ``ODOOSYNC_PG_SCHEMA`` point at it."""
+    if request.param == SQLITE:
+        yield Backend(SQLITE, str(tmp_path / "odoosync.db"))
+        return
+    cluster: Cluster = request.getfixturevalue("postgres")
+    chosen = Backend(request.param, cluster.url(), f"t_{uuid.uuid4().hex[:16]}")
+    monkeypatch.setenv("ODOOSYNC_DB", chosen.db)
+    monkeypatch.setenv("ODOOSYNC_PG_SCHEMA", chosen.schema)
+    try:
+        yield chosen
+    finally:
+        chosen.drop()
 
 
 @pytest.fixture

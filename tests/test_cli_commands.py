@@ -137,6 +137,7 @@ def test_status_json_is_stable_and_secret_free(simulator: Simulator) -> None:
         "lastSuccess",
         "lastError",
         "lastErrorAt",
+        "heldBy",
         "progress",
     }
     assert set(user["progress"]) == {

@@ -1,4 +1,6 @@
-"""Kill -9 a syncing `odoosync step` at random moments, resume, and find the mirror exact.
+"""Kill -9 a syncing `odoosync step` at random moments, resume, and find the mirror exact, on
+both backends (a SQLite file; a PostgreSQL schema, where the killed client's connection takes
+its transaction and its lock with it).
 
 The simulator runs in its own process (as a real server would), `odoosync step` in another,
 killed with SIGKILL after a random delay, several times. Whatever page it was reading or writing,
@@ -20,12 +22,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from odoo_sync_cli import engine
+from odoo_sync_cli import engine, mirror
 from odoo_sync_cli.config import load_settings
 from odoo_sync_cli.credentials import NewSecret
-from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
 from odoo_sync_cli.simulator.testing import simulator_process
+from tests.backends import Backend
 
 CONFIG = """
 page_size = 40
@@ -73,10 +75,12 @@ def server_records(
             cursor = page[-1]["id"]
 
 
-def test_kill_9_at_random_pages_then_resume(tmp_path: Path, server: dict[str, Any]) -> None:
+def test_kill_9_at_random_pages_then_resume(
+    tmp_path: Path, server: dict[str, Any], backend: Backend
+) -> None:
     config = tmp_path / "odoosync.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    db = tmp_path / "mirror.db"
+    db = backend.db
     settings = load_settings(config, db=db)
     engine.user_add(
         settings,
@@ -96,7 +100,7 @@ def test_kill_9_at_random_pages_then_resume(tmp_path: Path, server: dict[str, An
         "--config",
         str(config),
         "--db",
-        str(db),
+        db,
         "step",
     ]
     killed_mid_sync = 0
@@ -115,13 +119,13 @@ def test_kill_9_at_random_pages_then_resume(tmp_path: Path, server: dict[str, An
             killed_mid_sync += 1
     assert killed_mid_sync >= 3, "the kills should land while the sync is running"
 
-    with SqliteMirror.open(db) as store:
+    with mirror.open_mirror(settings) as store:
         assert any(b.status == "running" or b.status == "done" for b in store.batches("alice"))
     report = engine.step(settings)
     assert not report.errors
     assert engine.user_get(settings, "alice").status == "done"
 
-    with SqliteMirror.open(db) as store:
+    with mirror.open_mirror(settings) as store:
         for module in settings.for_user("alice").modules:
             mine = store.read_records("alice", module.table)
             fields = list(mine[0]) if mine else ["id"]

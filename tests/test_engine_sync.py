@@ -1,4 +1,5 @@
-"""The sync engine against the simulator over HTTP, on real SQLite files.
+"""The sync engine against the simulator over HTTP, on both backends (a SQLite file and a
+schema of a real PostgreSQL).
 
 The mirror must equal the simulator's data (DESIGN.md §5): after a full sync, after changes made
 during and between syncs (late commits included), and after failures that are retried.
@@ -6,16 +7,15 @@ during and between syncs (late commits included), and after failures that are re
 
 from __future__ import annotations
 
-import sqlite3
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from odoo_sync_cli import engine
+from odoo_sync_cli import engine, mirror
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import (
@@ -26,9 +26,9 @@ from odoo_sync_cli.errors import (
     ServiceUnavailableError,
 )
 from odoo_sync_cli.mirror.base import lease_owner_id
-from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.progress import Note, PageStored, RecordingReporter
 from odoo_sync_cli.simulator.testing import Simulator
+from tests.backends import Backend
 
 DEFAULT_MODULES = (
     "contacts",
@@ -42,9 +42,9 @@ ALL_FIELDS = {name: {"exclude": []} for name in DEFAULT_MODULES}
 FAST_RETRY = {"retry": {"attempts": 2, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 
 
-def make_settings(tmp_path: Path, **values: Any) -> Settings:
+def make_settings(backend: Backend, **values: Any) -> Settings:
     values.setdefault("http", FAST_RETRY)
-    return Settings(db=tmp_path / "odoosync.db", **values)
+    return backend.settings(**values)
 
 
 def add_user(
@@ -75,7 +75,7 @@ def mirror_vs_server(
 ) -> Iterable[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     """Per module: the mirror's live records, and the server's, in the same fields, by id."""
     sim_store = sim.stores[database or sim.database]
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
             ids = set(
@@ -136,10 +136,10 @@ def lonely_partners(sim: Simulator) -> list[int]:
 
 
 def test_full_sync_of_two_users_equals_the_server_every_field(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     sim = make_simulator(databases={"acme": 700, "globex": 450}, seed=3)
-    settings = make_settings(tmp_path, page_size=97, batch_size=300, modules=ALL_FIELDS)
+    settings = make_settings(backend, page_size=97, batch_size=300, modules=ALL_FIELDS)
     add_user(settings, sim, "alice", "acme")
     add_user(settings, sim, "bob", "globex")
     assert [u.status for u in engine.user_list(settings)] == ["not_started", "not_started"]
@@ -154,7 +154,7 @@ def test_full_sync_of_two_users_equals_the_server_every_field(
     assert [u.status for u in report.users] == ["done", "done"]
     assert_mirror_equals(settings, "alice", sim, "acme")
     assert_mirror_equals(settings, "bob", sim, "globex")
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         partners = store.read_records("alice", "res_partner")
         assert any(p["active"] is False for p in partners), "archived records are mirrored"
         assert store.mirrored_count("bob", "res_partner") == 450
@@ -176,44 +176,42 @@ def test_full_sync_of_two_users_equals_the_server_every_field(
 
 
 def test_default_fields_leave_out_chatter_and_keep_the_essentials(
-    tmp_path: Path, simulator: Simulator
+    backend: Backend, simulator: Simulator
 ) -> None:
-    settings = make_settings(tmp_path, modules={"sale_orders": {"enabled": False}})
+    settings = make_settings(backend, modules={"sale_orders": {"enabled": False}})
     add_user(settings, simulator, "alice")
     sync(settings, "alice")
     assert_mirror_equals(settings, "alice", simulator)
-    with SqliteMirror.open(settings.db_path) as store:
-        columns = set(store.db.table("res_partner").columns_dict)
-        assert {
-            "id",
-            "user",
-            "write_date",
-            "active",
-            "name",
-            "parent_id",
-            "parent_id_name",
-        } <= columns
-        assert {"_write_date", "_synced_at", "_deleted_at", "child_ids"} <= columns
-        leaked = [
-            c
-            for c in columns
-            if c.startswith(("message_", "activity_", "rtc_", "channel_"))
-            or c == "website_message_ids"
-        ]
-        assert leaked == []
-        assert not store.db.table("sale_order").exists()
+    columns = backend.columns("res_partner")
+    assert {
+        "id",
+        "user",
+        "write_date",
+        "active",
+        "name",
+        "parent_id",
+        "parent_id_name",
+    } <= columns
+    assert {"_write_date", "_synced_at", "_deleted_at", "child_ids"} <= columns
+    leaked = [
+        c
+        for c in columns
+        if c.startswith(("message_", "activity_", "rtc_", "channel_")) or c == "website_message_ids"
+    ]
+    assert leaked == []
+    assert not backend.columns("sale_order")
 
 
 # --- changes during and between syncs --------------------------------------------------------
 
 
 def test_changes_during_and_between_syncs_are_caught(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     sim = make_simulator(records=1200, seed=5)
     modules = {"sale_orders": {"enabled": False}, "invoices": {"enabled": False}}
     settings = make_settings(
-        tmp_path,
+        backend,
         page_size=100,
         batch_size=400,
         modules=modules,
@@ -240,7 +238,7 @@ def test_changes_during_and_between_syncs_are_caught(
     created_during = sim.create("res.partner", [{"name": "Created during sync 1"}])
     sync_report = engine.step(settings)
     assert not sync_report.errors
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         alice = {r["id"]: r for r in store.read_records("alice", "res_partner")}
     assert created_during[0] in alice, "the open-ended last range reads new records"
     assert alice[late_read]["email"] == "late@example.com"
@@ -268,7 +266,7 @@ def test_changes_during_and_between_syncs_are_caught(
     assert_mirror_equals(settings, "alice", sim)
 
     # The same changes through a user without look-back and reconcile show why both exist.
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         nolook = {r["id"]: r for r in store.read_records("nolook", "res_partner")}
         deleted = {r["id"] for r in store.table_rows("alice", "res_partner") if r["_deleted_at"]}
     assert nolook[d]["name"] != "Late inside look-back"
@@ -277,29 +275,25 @@ def test_changes_during_and_between_syncs_are_caught(
     assert {gone_read, c} <= deleted, "deleted records are kept as tombstones"
 
 
-def reconcile_restored(settings: Settings, user: str) -> dict[str, int]:
+def reconcile_restored(backend: Backend, user: str) -> dict[str, int]:
     """Per module: records the reconcile of the user's last plan had to read back."""
-    conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT module, sum(restored) FROM _odoosync_batches "
-            "WHERE user = ? AND kind = 'reconcile' GROUP BY module",
-            (user,),
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = backend.sql(
+        'SELECT module, sum(restored) FROM _odoosync_batches WHERE "user" = ? '
+        "AND kind = 'reconcile' GROUP BY module",
+        (user,),
+    )
     return {module: int(n) for module, n in rows}
 
 
 def test_no_record_needs_restoring_after_a_quiet_sync(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     """With nothing changing while they run, the data batches read every record once: reconcile
     restores none after a full sync, and after an incremental one only those committed later
     than the look-back. A data path that drops records is repaired by reconcile, so the mirror
     alone would not show it; what reconcile had to restore does."""
     sim = make_simulator(records=600, seed=11)
-    settings = make_settings(tmp_path, page_size=40, batch_size=150)
+    settings = make_settings(backend, page_size=40, batch_size=150)
     add_user(settings, sim, "alice")
     spare = lonely_partners(sim)
     sim.archive("res.partner", spare[:5])  # archived records are mirrored too
@@ -307,7 +301,7 @@ def test_no_record_needs_restoring_after_a_quiet_sync(
     sync(settings, "alice")
     modules = [m.name for m in settings.for_user("alice").modules]
     assert {"contacts", "order_lines", "invoice_lines"} <= set(modules)
-    assert reconcile_restored(settings, "alice") == dict.fromkeys(modules, 0)
+    assert reconcile_restored(backend, "alice") == dict.fromkeys(modules, 0)
     assert_mirror_equals(settings, "alice", sim)
     status = engine.status(settings)[0]
     assert status.records_synced == status.records_expected, "a record was read twice"
@@ -321,7 +315,7 @@ def test_no_record_needs_restoring_after_a_quiet_sync(
     results = engine.prepare(settings)
     assert {m.kind for m in results[0].modules} == {"incremental"}
     engine.step(settings)
-    assert reconcile_restored(settings, "alice") == {
+    assert reconcile_restored(backend, "alice") == {
         **dict.fromkeys(modules, 0),
         "contacts": len(late),
     }
@@ -331,7 +325,7 @@ def test_no_record_needs_restoring_after_a_quiet_sync(
 
 
 def test_a_sync_planned_again_starts_from_the_old_mark(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     """The high-water mark moves when a sync is done, not when it is planned: a sync planned
     again before it ended (``prepare --restart``) still reads everything changed since the last
@@ -341,7 +335,7 @@ def test_a_sync_planned_again_starts_from_the_old_mark(
         "contacts": {"fields": ["name", "email"]},
         **{m: {"enabled": False} for m in ("sale_orders", "invoices", "employees")},
     }
-    settings = make_settings(tmp_path, lookback=0, reconcile="never", modules=only_contacts)
+    settings = make_settings(backend, lookback=0, reconcile="never", modules=only_contacts)
     add_user(settings, sim, "alice")
     sync(settings, "alice")
     first, second = lonely_partners(sim)[:2]
@@ -351,15 +345,17 @@ def test_a_sync_planned_again_starts_from_the_old_mark(
     engine.prepare(settings)
     engine.prepare(settings, users=["alice"], restart=True)
     engine.step(settings)
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         emails = {r["id"]: r["email"] for r in store.read_records("alice", "res_partner")}
     assert (emails[first], emails[second]) == ("first@example.com", "second@example.com")
 
 
-def test_reconcile_every_nth_sync(tmp_path: Path, make_simulator: Callable[..., Simulator]) -> None:
+def test_reconcile_every_nth_sync(
+    backend: Backend, make_simulator: Callable[..., Simulator]
+) -> None:
     sim = make_simulator(records=300, seed=7)
     settings = make_settings(
-        tmp_path, reconcile={"every_n": 2}, modules={"sale_orders": {"enabled": False}}
+        backend, reconcile={"every_n": 2}, modules={"sale_orders": {"enabled": False}}
     )
     add_user(settings, sim, "alice")
     plans = []
@@ -370,9 +366,9 @@ def test_reconcile_every_nth_sync(tmp_path: Path, make_simulator: Callable[..., 
     assert plans == [False, True, False, True]
 
 
-def test_a_missing_model_is_reported_and_skipped(tmp_path: Path, simulator: Simulator) -> None:
+def test_a_missing_model_is_reported_and_skipped(backend: Backend, simulator: Simulator) -> None:
     settings = make_settings(
-        tmp_path,
+        backend,
         modules={
             "leads": {"model": "crm.lead"},
             "sale_orders": {"enabled": False},
@@ -394,9 +390,9 @@ def test_a_missing_model_is_reported_and_skipped(tmp_path: Path, simulator: Simu
 
 
 def test_unknown_configured_field_fails_the_prepare_clearly(
-    tmp_path: Path, simulator: Simulator
+    backend: Backend, simulator: Simulator
 ) -> None:
-    settings = make_settings(tmp_path, modules={"contacts": {"fields": ["name", "shoe_size"]}})
+    settings = make_settings(backend, modules={"contacts": {"fields": ["name", "shoe_size"]}})
     add_user(settings, simulator, "alice")
     with pytest.raises(ConfigError, match=r"res\.partner has no field 'shoe_size'"):
         engine.prepare(settings, users=["alice"])
@@ -409,10 +405,10 @@ def test_unknown_configured_field_fails_the_prepare_clearly(
 
 
 def test_retriable_failure_keeps_the_cursor_and_retry_resumes(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     sim = make_simulator(records=600, seed=11)
-    settings = make_settings(tmp_path, page_size=100, modules={"sale_orders": {"enabled": False}})
+    settings = make_settings(backend, page_size=100, modules={"sale_orders": {"enabled": False}})
     add_user(settings, sim, "alice")
     engine.prepare(settings)
     engine.step(settings, max_pages=3)
@@ -422,7 +418,7 @@ def test_retriable_failure_keeps_the_cursor_and_retry_resumes(
     assert "alice" in str(info.value)
     user = engine.user_get(settings, "alice")
     assert user.status == "failed" and user.last_error and "503" in user.last_error
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         failed = [b for b in store.batches("alice") if b.status == "failed"]
         assert len(failed) == 1 and failed[0].cursor == 300 and failed[0].synced == 300
     # step leaves a failed user alone until its work is re-queued.
@@ -437,10 +433,10 @@ def test_retriable_failure_keeps_the_cursor_and_retry_resumes(
 
 
 def test_rejected_key_names_the_user_and_the_way_out(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     sim = make_simulator(records=200, seed=13)
-    settings = make_settings(tmp_path)
+    settings = make_settings(backend)
     add_user(settings, sim, "alice")
     engine.prepare(settings)
     engine.user_set_secret(
@@ -461,10 +457,10 @@ def test_rejected_key_names_the_user_and_the_way_out(
 
 
 def test_failure_of_one_user_does_not_stop_the_others(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    backend: Backend, make_simulator: Callable[..., Simulator]
 ) -> None:
     sim = make_simulator(records=150, seed=17)
-    settings = make_settings(tmp_path)
+    settings = make_settings(backend)
     add_user(settings, sim, "alice")
     add_user(settings, sim, "bob")
     engine.user_set_secret(settings, "alice", secret=NewSecret(SecretStr("wrong")), check=False)
@@ -477,9 +473,9 @@ def test_failure_of_one_user_does_not_stop_the_others(
 
 
 def test_a_page_out_of_id_order_fails_the_batch_and_stores_nothing(
-    tmp_path: Path, simulator: Simulator
+    backend: Backend, simulator: Simulator
 ) -> None:
-    settings = make_settings(tmp_path, page_size=50, modules={"contacts": {"fields": ["name"]}})
+    settings = make_settings(backend, page_size=50, modules={"contacts": {"fields": ["name"]}})
     add_user(settings, simulator, "alice")
     engine.prepare(settings)
 
@@ -491,7 +487,7 @@ def test_a_page_out_of_id_order_fails_the_batch_and_stores_nothing(
 
     with pytest.raises(OdooSyncError, match="out of id order"):
         engine.step(settings, users=["alice"], connect=shuffling)
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         assert store.mirrored_count("alice", "res_partner") == 0
         batch = store.batches("alice")[0]
         assert (batch.status, batch.cursor) == ("failed", 0)
@@ -501,9 +497,9 @@ def test_a_page_out_of_id_order_fails_the_batch_and_stores_nothing(
 
 
 def test_prepare_refuses_a_user_in_progress_unless_restart(
-    tmp_path: Path, simulator: Simulator
+    backend: Backend, simulator: Simulator
 ) -> None:
-    settings = make_settings(tmp_path, modules={"contacts": {"fields": ["name"]}})
+    settings = make_settings(backend, modules={"contacts": {"fields": ["name"]}})
     add_user(settings, simulator, "alice")
     engine.prepare(settings, users=["alice"])
     with pytest.raises(OdooSyncError, match=r"already in progress.*--restart"):
@@ -513,22 +509,27 @@ def test_prepare_refuses_a_user_in_progress_unless_restart(
     assert results[0].modules[0].kind == "full"
 
 
-def test_two_processes_never_work_one_user(tmp_path: Path, simulator: Simulator) -> None:
-    settings = make_settings(tmp_path, modules={"contacts": {"fields": ["name"]}})
+def test_two_processes_never_work_one_user(backend: Backend, simulator: Simulator) -> None:
+    settings = make_settings(backend, modules={"contacts": {"fields": ["name"]}})
     add_user(settings, simulator, "alice")
     engine.prepare(settings)
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         store.acquire_lease("alice", lease_owner_id(), 60)  # a live process (this one) holds it
-    with pytest.raises(LeaseError, match="another odoosync process"):
-        engine.step(settings, users=["alice"])
-    with pytest.raises(LeaseError):
-        engine.clear(settings, user="alice")
-    assert engine.step(settings).users[0].note  # with every user it is a note
+        with pytest.raises(LeaseError, match="another odoosync process"):
+            engine.step(settings, users=["alice"])
+        with pytest.raises(LeaseError):
+            engine.clear(settings, user="alice")
+        assert engine.step(settings).users[0].note  # with every user it is a note
+        status = engine.status(settings, user="alice")[0].to_json()
+        assert status["heldBy"]["pid"] == os.getpid()
+    if backend.is_postgres:
+        # The lease goes with the connection that held it (in SQLite, with its process).
+        assert engine.status(settings, user="alice")[0].to_json()["heldBy"] is None
 
 
-def test_step_budget_and_resume(tmp_path: Path, simulator: Simulator) -> None:
+def test_step_budget_and_resume(backend: Backend, simulator: Simulator) -> None:
     settings = make_settings(
-        tmp_path, page_size=150, modules={"contacts": {"fields": ["name"]}, "sale_orders": {}}
+        backend, page_size=150, modules={"contacts": {"fields": ["name"]}, "sale_orders": {}}
     )
     add_user(settings, simulator, "alice")
     engine.prepare(settings)
@@ -545,14 +546,16 @@ def test_step_budget_and_resume(tmp_path: Path, simulator: Simulator) -> None:
     assert_mirror_equals(settings, "alice", simulator)
 
 
-def test_clear_one_module_then_it_syncs_in_full_again(tmp_path: Path, simulator: Simulator) -> None:
-    settings = make_settings(tmp_path, modules={"contacts": {"fields": ["name", "email"]}})
+def test_clear_one_module_then_it_syncs_in_full_again(
+    backend: Backend, simulator: Simulator
+) -> None:
+    settings = make_settings(backend, modules={"contacts": {"fields": ["name", "email"]}})
     add_user(settings, simulator, "alice")
     add_user(settings, simulator, "bob")
     sync(settings, "alice", "bob")
     results = engine.clear(settings, user="alice", module="contacts")
     assert results[0].counts.records == 2000
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         assert store.mirrored_count("alice", "res_partner") == 0
         assert store.mirrored_count("bob", "res_partner") == 2000
         assert store.mirrored_count("alice", "sale_order") > 0

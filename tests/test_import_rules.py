@@ -30,6 +30,8 @@ RANKS: tuple[tuple[str, ...], ...] = (
     ("cli",),  # the face
     ("__main__",),
 )
+# The storage backends: each its own group, with its own driver.
+BACKENDS = ("mirror.sqlite", "mirror.postgres")
 # Tooling for tests, the demo and the benchmark: they import nothing of the rest, and nothing
 # of the rest imports them.
 APART = ("simulator", "pgcluster")
@@ -38,6 +40,9 @@ APART = ("simulator", "pgcluster")
 ONLY_IN: dict[str, tuple[str, ...]] = {
     "sqlite3": ("mirror.sqlite", "simulator"),
     "sqlite_utils": ("mirror.sqlite",),
+    "psycopg": ("mirror.postgres", "pgcluster"),
+    "psycopg_pool": ("mirror.postgres",),
+    "prometheus_client": ("monitor",),
     "httpx": ("odoo", "simulator"),
     "rich": ("render",),
     "typer": ("cli",),
@@ -104,7 +109,7 @@ def imports(module: str) -> set[str]:
 
 def group(module: str) -> str:
     name = short(module)
-    for candidate in ("mirror.codec", "mirror.sqlite"):
+    for candidate in ("mirror.codec", *BACKENDS):
         if name == candidate or name.startswith(f"{candidate}."):
             return candidate
     return name.split(".")[0]
@@ -112,7 +117,7 @@ def group(module: str) -> str:
 
 def family(group_name: str) -> str:
     """A backend belongs with the package that chooses it."""
-    return "mirror" if group_name == "mirror.sqlite" else group_name
+    return "mirror" if group_name in BACKENDS else group_name
 
 
 def rank(module: str) -> int:
@@ -157,10 +162,13 @@ def test_drivers_and_terminal_libraries_stay_in_their_place(library: str) -> Non
 
 def test_the_backend_is_chosen_in_one_place() -> None:
     for module in MODULES:
-        if group(module) in ("mirror.sqlite", *APART) or short(module) == "mirror":
+        if short(module) == "mirror":
             continue
-        backends = [m for m in inner(module) if short(m).startswith("mirror.sqlite")]
-        assert not backends, f"{module} names a backend: {backends}"
+        mine = group(module)
+        for target in inner(module):
+            theirs = group(target)
+            if theirs in BACKENDS and theirs != mine:
+                raise AssertionError(f"{module} names a backend: {target}")
 
 
 def test_the_vocabulary_and_the_watchers_import_no_storage() -> None:
@@ -211,6 +219,8 @@ def test_the_rules_can_fail() -> None:
     # The reader sees what it is meant to: a function-level import, a relative one, a
     # ``from package import submodule``, and not what only a type checker reads.
     assert f"{PACKAGE}.mirror.sqlite" in imports(f"{PACKAGE}.mirror")
+    assert f"{PACKAGE}.mirror.postgres" in imports(f"{PACKAGE}.mirror")
+    assert "psycopg" in imports(f"{PACKAGE}.mirror.postgres.connection")
     assert f"{PACKAGE}.simulator.errors" in imports(f"{PACKAGE}.simulator.query")
     assert f"{PACKAGE}.engine.verify" in imports(f"{PACKAGE}.engine.checks")
     assert "sqlite3" in imports(f"{PACKAGE}.mirror.sqlite.connection")

@@ -1,6 +1,7 @@
 """The loop in this process: users in parallel, fairness, back-off, stopping, output, monitoring.
 
-Every test runs the real scheduler, engine and store against simulators over HTTP.
+Every test runs the real scheduler, engine and store against simulators over HTTP, on both
+backends (``backend``: ODOOSYNC_DB names the test's SQLite file or PostgreSQL schema).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from rich.console import Console
 from rich.text import Text
 from typer.testing import CliRunner
 
-from odoo_sync_cli import engine, render
+from odoo_sync_cli import engine, mirror, render
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.mirror.base import lease_owner_id
-from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.models import Batch
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.progress import (
@@ -41,6 +41,7 @@ from odoo_sync_cli.progress import (
 )
 from odoo_sync_cli.scheduler import Backoff, Scheduler
 from odoo_sync_cli.simulator.testing import Simulator
+from tests.backends import Backend
 
 FAST_RETRY = {"retry": {"attempts": 1, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
@@ -71,7 +72,7 @@ def add_user(
 def assert_mirror_equals(settings: Settings, user: str, sim: Simulator, database: str) -> None:
     """Every module's live mirror rows equal the simulator's rows, every mirrored field."""
     sim_store = sim.stores[database]
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
             ids = set(
@@ -111,7 +112,7 @@ class TimedReporter(RecordingReporter):
 
 
 def test_three_users_sync_at_once_and_end_equal(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], backend: Backend
 ) -> None:
     sim = make_simulator(databases={"a": 300, "b": 300, "c": 300}, latency=0.01)
     settings = make_settings()
@@ -145,7 +146,7 @@ def test_three_users_sync_at_once_and_end_equal(
 
 
 def test_a_big_user_does_not_starve_the_small_ones(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], backend: Backend
 ) -> None:
     sim = make_simulator(databases={"big": 1500, "s1": 60, "s2": 60}, latency=0.005)
     settings = make_settings()
@@ -165,7 +166,7 @@ def test_a_big_user_does_not_starve_the_small_ones(
 
 
 def test_a_failing_user_is_retried_with_backoff_while_the_others_go_on(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], backend: Backend
 ) -> None:
     sim = make_simulator(databases={"good": 200, "bad": 50})
     settings = make_settings()
@@ -200,10 +201,10 @@ def test_a_failing_user_is_retried_with_backoff_while_the_others_go_on(
 
 
 def test_loop_once_exits_with_the_failure_code_and_a_summary(
-    make_simulator: Callable[..., Simulator], tmp_path: Path
+    make_simulator: Callable[..., Simulator], tmp_path: Path, backend: Backend
 ) -> None:
     sim = make_simulator(databases={"good": 100, "bad": 50})
-    settings = make_settings(db=tmp_path / "odoosync.db")
+    settings = make_settings()
     add_user(settings, sim, "good", "good")
     add_user(settings, sim, "bad", "bad", secret="not-the-key")
     config = tmp_path / "odoosync.toml"
@@ -219,7 +220,7 @@ def test_loop_once_exits_with_the_failure_code_and_a_summary(
 
 
 def test_once_refreshes_a_due_user_once_then_exits(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], backend: Backend
 ) -> None:
     sim = make_simulator(records=120)
     settings = make_settings(refresh=0)
@@ -238,7 +239,7 @@ def test_once_refreshes_a_due_user_once_then_exits(
 
 
 def test_a_stop_request_lets_the_page_in_flight_commit_then_resume_is_exact(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], backend: Backend
 ) -> None:
     sim = make_simulator(records=400, latency=0.005)
     settings = make_settings()
@@ -265,10 +266,10 @@ def test_a_stop_request_lets_the_page_in_flight_commit_then_resume_is_exact(
 
 
 def test_non_terminal_output_is_plain_timestamped_lines(
-    make_simulator: Callable[..., Simulator], tmp_path: Path
+    make_simulator: Callable[..., Simulator], tmp_path: Path, backend: Backend
 ) -> None:
     sim = make_simulator(records=150)
-    settings = make_settings(db=tmp_path / "odoosync.db")
+    settings = make_settings()
     add_user(settings, sim, "alice")
     config = tmp_path / "odoosync.toml"
     config.write_text("page_size = 50\n", encoding="utf-8")
@@ -299,10 +300,10 @@ def test_non_terminal_output_is_plain_timestamped_lines(
 
 
 def test_status_endpoint_serves_the_status_json_and_health(
-    make_simulator: Callable[..., Simulator], tmp_path: Path
+    make_simulator: Callable[..., Simulator], tmp_path: Path, backend: Backend
 ) -> None:
     sim = make_simulator(records=100)
-    settings = make_settings(db=tmp_path / "odoosync.db")
+    settings = make_settings()
     add_user(settings, sim, "alice")
     scheduler = Scheduler(settings, interval=0.1)  # runs until stopped
     thread = threading.Thread(target=scheduler.run)
@@ -341,10 +342,10 @@ def test_status_endpoint_serves_the_status_json_and_health(
 
 
 def test_loop_cli_serves_the_endpoint_while_it_runs(
-    make_simulator: Callable[..., Simulator], tmp_path: Path
+    make_simulator: Callable[..., Simulator], tmp_path: Path, backend: Backend
 ) -> None:
     sim = make_simulator(records=100)
-    settings = make_settings(db=tmp_path / "odoosync.db")
+    settings = make_settings()
     add_user(settings, sim, "alice")
     result = CliRunner().invoke(app, ["loop", "--once", "--http-port", "0"])
     assert result.exit_code == 0, result.output
@@ -355,10 +356,10 @@ def test_loop_cli_serves_the_endpoint_while_it_runs(
 
 
 def test_bad_options_are_refused_before_any_work(
-    make_simulator: Callable[..., Simulator], tmp_path: Path
+    make_simulator: Callable[..., Simulator], tmp_path: Path, backend: Backend
 ) -> None:
     sim = make_simulator(records=20)
-    settings = make_settings(db=tmp_path / "odoosync.db")
+    settings = make_settings()
     add_user(settings, sim, "alice")
     for args, text in [
         (["--workers", "0"], "--workers"),
@@ -373,7 +374,7 @@ def test_bad_options_are_refused_before_any_work(
 
 
 def test_a_terminal_gets_one_progress_bar_per_user(
-    make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch
+    make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch, backend: Backend
 ) -> None:
     sim = make_simulator(databases={"a": 200, "b": 120}, latency=0.005)
     settings = make_settings()
@@ -401,7 +402,7 @@ def test_a_terminal_gets_one_progress_bar_per_user(
 
 
 def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
-    make_simulator: Callable[..., Simulator],
+    make_simulator: Callable[..., Simulator], backend: Backend
 ) -> None:
     sim = make_simulator(databases={"a": 60, "b": 60})
     settings = make_settings()
@@ -409,12 +410,17 @@ def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
     add_user(settings, sim, "user-b", "b")
     alive = lease_owner_id()  # this process, another owner: a live holder
     dead = f"{socket.gethostname()}:{2**22 + 12345}:dead"  # no such process
-    with SqliteMirror.open(settings.db_path) as store:
-        store.acquire_lease("user-a", alive, 600)
+    # The live holder keeps its connection; the dead one's is gone (in SQLite its process is).
+    holder = mirror.open_mirror(settings)
+    holder.acquire_lease("user-a", alive, 600)
+    with mirror.open_mirror(settings) as store:
         store.acquire_lease("user-b", dead, 600)
 
     def release() -> None:
-        with SqliteMirror.open(settings.db_path) as store:
+        if backend.is_postgres:
+            holder.release_lease("user-a", alive)
+            return
+        with mirror.open_mirror(settings) as store:  # SQLite: one connection per thread
             store.release_lease("user-a", alive)
 
     reporter = RecordingReporter()
@@ -427,6 +433,7 @@ def test_a_lease_held_elsewhere_is_waited_for_and_a_dead_holders_lease_lapses(
         ).run()
     finally:
         timer.cancel()
+        holder.close()
     assert summary.count("done") == 2
     assert time.monotonic() - started >= 0.8, "--once waited for the other holder"
     busy = {e.user for e in reporter.of(UserState) if e.state == "busy"}

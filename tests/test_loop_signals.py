@@ -1,4 +1,5 @@
-"""`odoosync loop` as separate processes: SIGTERM, a second signal, and two loops on one database.
+"""`odoosync loop` as separate processes: SIGTERM, a second signal, and two loops on one database,
+on both backends.
 
 The simulator runs in its own process, as a real server would, and answers its page log on the
 control API, so the tests can count which pages were fetched and how often.
@@ -23,12 +24,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from odoo_sync_cli import engine
+from odoo_sync_cli import engine, mirror
 from odoo_sync_cli.config import Settings, load_settings
 from odoo_sync_cli.credentials import NewSecret
-from odoo_sync_cli.mirror.sqlite import SqliteMirror
 from odoo_sync_cli.odoo import Connection, OdooClient
 from odoo_sync_cli.simulator.testing import simulator_process
+from tests.backends import Backend
 
 CONFIG = """
 page_size = 50
@@ -89,10 +90,10 @@ def three_dbs() -> Iterator[Server]:
         yield Server(sim.info)
 
 
-def setup_users(tmp_path: Path, server: Server) -> tuple[Settings, list[str]]:
+def setup_users(tmp_path: Path, server: Server, backend: Backend) -> tuple[Settings, list[str]]:
     config = tmp_path / "odoosync.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    settings = load_settings(config, db=tmp_path / "mirror.db")
+    settings = load_settings(config, db=backend.db)
     names = []
     for db in server.databases:
         name = f"user-{db['database']}"
@@ -108,16 +109,8 @@ def setup_users(tmp_path: Path, server: Server) -> tuple[Settings, list[str]]:
     return settings, names
 
 
-def loop_command(tmp_path: Path, *args: str) -> list[str]:
-    return [
-        *CLI,
-        "--config",
-        str(tmp_path / "odoosync.toml"),
-        "--db",
-        str(tmp_path / "mirror.db"),
-        "loop",
-        *args,
-    ]
+def loop_command(tmp_path: Path, backend: Backend, *args: str) -> list[str]:
+    return [*CLI, "--config", str(tmp_path / "odoosync.toml"), "--db", backend.db, "loop", *args]
 
 
 class Lines:
@@ -163,7 +156,7 @@ def assert_equal_to_server(settings: Settings, server: Server, user: str, databa
     """The mirror equals a fresh read of the server, module by module, and nothing is twice."""
     db = next(d for d in server.databases if d["database"] == database)
     conn = Connection("check", server.url, database, db["login"], SecretStr(db["api_key"]))
-    with SqliteMirror.open(settings.db_path) as store, OdooClient(conn) as client:
+    with mirror.open_mirror(settings) as store, OdooClient(conn) as client:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
             fields = list(mine[0])
@@ -185,11 +178,11 @@ def assert_equal_to_server(settings: Settings, server: Server, user: str, databa
 
 
 def test_sigterm_finishes_the_page_in_flight_then_a_rerun_completes_exactly(
-    tmp_path: Path, one_db: Server
+    tmp_path: Path, one_db: Server, backend: Backend
 ) -> None:
-    settings, (user,) = setup_users(tmp_path, one_db)
+    settings, (user,) = setup_users(tmp_path, one_db, backend)
     proc = subprocess.Popen(
-        loop_command(tmp_path, "--verbose", "--interval", "0.5"),
+        loop_command(tmp_path, backend, "--verbose", "--interval", "0.5"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -205,12 +198,12 @@ def test_sigterm_finishes_the_page_in_flight_then_a_rerun_completes_exactly(
     assert "Got SIGTERM" in output and "Stopped after" in output
     assert "\x1b" not in output, "a pipe gets no escape codes"
     assert engine.user_get(settings, user).status == "in_progress", "stopped mid-sync"
-    with SqliteMirror.open(settings.db_path) as store:
+    with mirror.open_mirror(settings) as store:
         stored = sum(b.synced for b in store.batches(user))
     assert 0 < stored < 1500
 
     rerun = subprocess.run(
-        loop_command(tmp_path, "--once", "--interval", "0.5"),
+        loop_command(tmp_path, backend, "--once", "--interval", "0.5"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -225,11 +218,11 @@ def test_sigterm_finishes_the_page_in_flight_then_a_rerun_completes_exactly(
 
 
 def test_a_second_signal_stops_at_once_and_the_database_stays_consistent(
-    tmp_path: Path, one_db: Server
+    tmp_path: Path, one_db: Server, backend: Backend
 ) -> None:
-    settings, (user,) = setup_users(tmp_path, one_db)
+    settings, (user,) = setup_users(tmp_path, one_db, backend)
     proc = subprocess.Popen(
-        loop_command(tmp_path, "--verbose", "--interval", "0.5"),
+        loop_command(tmp_path, backend, "--verbose", "--interval", "0.5"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -254,7 +247,7 @@ def test_a_second_signal_stops_at_once_and_the_database_stays_consistent(
     one_db.control("latency", {"seconds": 0.0})
 
     rerun = subprocess.run(
-        loop_command(tmp_path, "--once", "--interval", "0.5"),
+        loop_command(tmp_path, backend, "--once", "--interval", "0.5"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -264,13 +257,13 @@ def test_a_second_signal_stops_at_once_and_the_database_stays_consistent(
 
 
 def test_two_loops_on_one_database_never_fetch_a_page_twice(
-    tmp_path: Path, three_dbs: Server
+    tmp_path: Path, three_dbs: Server, backend: Backend
 ) -> None:
-    settings, users = setup_users(tmp_path, three_dbs)
+    settings, users = setup_users(tmp_path, three_dbs, backend)
     args = ("--once", "--workers", "2", "--slice-seconds", "0.2", "--interval", "0.3")
     procs = [
         subprocess.Popen(
-            loop_command(tmp_path, *args),
+            loop_command(tmp_path, backend, *args),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -29,6 +29,7 @@ from odoo_sync_cli.engine.common import (
 from odoo_sync_cli.engine.prepare import prepare, select_fields
 from odoo_sync_cli.engine.results import (
     ClearResult,
+    Holder,
     ModulePlanInfo,
     ModuleStatus,
     PrepareResult,
@@ -48,6 +49,7 @@ from odoo_sync_cli.engine.step import step
 __all__ = [
     "ClearResult",
     "ClientFactory",
+    "Holder",
     "ModulePlanInfo",
     "ModuleStatus",
     "PrepareResult",

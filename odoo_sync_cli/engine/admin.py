@@ -11,6 +11,7 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.engine.common import Held, chosen_users, known_user, open_mirror, secret_stores
 from odoo_sync_cli.engine.results import (
     ClearResult,
+    Holder,
     ModuleStatus,
     QueueResult,
     UserInfo,
@@ -18,6 +19,7 @@ from odoo_sync_cli.engine.results import (
 )
 from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.mirror import Mirror
+from odoo_sync_cli.mirror.base import owner_where
 from odoo_sync_cli.models import DONE, FAILED, IN_PROGRESS, NOT_STARTED, ModuleProgress
 
 
@@ -46,6 +48,7 @@ def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
     stores = secret_stores(settings)
     with open_mirror(settings) as store:
         targets = [known_user(store, user)] if user else store.list_users()
+        holders = store.holders()
         result: list[UserStatus] = []
         for u in targets:
             rows = {m.module: m for m in store.module_rows(u.name)}
@@ -78,9 +81,17 @@ def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
                     records_expected=expected,
                     percent=_percent(u.status, done, total, synced, expected),
                     modules=modules,
+                    holder=_holder(holders.get(u.name)),
                 )
             )
         return result
+
+
+def _holder(owner: str | None) -> Holder | None:
+    if owner is None:
+        return None
+    host, pid = owner_where(owner)
+    return Holder(host, int(pid) if pid.isdigit() else None)
 
 
 def status_json(statuses: Sequence[UserStatus]) -> dict[str, Any]:

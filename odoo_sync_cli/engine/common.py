@@ -15,7 +15,7 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import SecretStores, entry_name
 from odoo_sync_cli.engine.results import SecretMoved, SecretsUpgrade
 from odoo_sync_cli.errors import ConfigError, StoreError
-from odoo_sync_cli.mirror import Mirror, mirror_exists
+from odoo_sync_cli.mirror import Mirror, may_hold_plain_secrets
 from odoo_sync_cli.mirror.base import lease_owner_id
 from odoo_sync_cli.models import Lease, UserRecord
 from odoo_sync_cli.odoo import (
@@ -78,7 +78,7 @@ def move_plain_secrets(settings: Settings) -> SecretsUpgrade:
     A file that cannot be opened is left to the command itself to report.
     """
     upgrade = SecretsUpgrade()
-    if not mirror_exists(settings):
+    if not may_hold_plain_secrets(settings):
         return upgrade
     try:
         with open_mirror(settings, upgrade=upgrade):

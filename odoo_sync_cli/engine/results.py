@@ -108,6 +108,17 @@ class ModuleStatus:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """The process working a user now: its machine and process id (None when not known)."""
+
+    host: str
+    pid: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "pid": self.pid}
+
+
+@dataclass(frozen=True)
 class UserStatus:
     """Everything ``status`` shows about one user."""
 
@@ -122,6 +133,7 @@ class UserStatus:
     records_expected: int
     percent: float
     modules: tuple[ModuleStatus, ...]
+    holder: Holder | None = None
 
     def totals(self) -> UserTotals:
         """Where the user's plan stands, as a display draws it."""
@@ -150,6 +162,7 @@ class UserStatus:
             "lastSuccess": self.info.last_success,
             "lastError": self.info.last_error,
             "lastErrorAt": self.last_error_at,
+            "heldBy": None if self.holder is None else self.holder.to_json(),
             "progress": {
                 "batchesDone": self.batches_done,
                 "batchesTotal": self.batches_total,

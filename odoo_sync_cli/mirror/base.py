@@ -136,6 +136,10 @@ class SyncState(Protocol):
 
     def release_lease(self, name: str, owner: str) -> None: ...
 
+    def holders(self) -> dict[str, str]:
+        """The users some process works now (its lease is live), with the lease's owner id."""
+        ...
+
     # ---- plans and batches
 
     def module_rows(self, user: str) -> list[ModuleRow]: ...

@@ -268,6 +268,16 @@ class SqliteState(SqliteBase):
                 (name, owner),
             )
 
+    @translated
+    def holders(self) -> dict[str, str]:
+        """Unexpired leases whose process may still run (on another machine: until expiry)."""
+        rows = self.conn.execute(
+            "SELECT name, lease_owner FROM _odoosync_users "
+            "WHERE lease_owner IS NOT NULL AND lease_until > ?",
+            (time.time(),),
+        ).fetchall()
+        return {name: owner for name, owner in rows if owner_alive(owner)}
+
     def _renew_lease(self, name: str, owner: str, ttl: float) -> None:
         cur = self.conn.execute(
             "UPDATE _odoosync_users SET lease_until = ? WHERE name = ? AND lease_owner = ?",
