@@ -23,7 +23,7 @@ from odoo_sync_cli.config import load_settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.pgcluster import Cluster, start_cluster
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from tests.backends import BACKENDS, SQLITE, Backend
+from tests.backends import BACKENDS, POSTGRESQL, SQLITE, Backend
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "odoo19"
 DATASET = FIXTURES / "dataset"
@@ -118,8 +118,22 @@ def backend(
     if request.param == SQLITE:
         yield Backend(SQLITE, str(tmp_path / "odoosync.db"))
         return
+    yield from _pg_schema(request, monkeypatch)
+
+
+@pytest.fixture
+def pg_backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    """A fresh schema of the session's PostgreSQL, for tests of that backend alone."""
+    yield from _pg_schema(request, monkeypatch)
+
+
+def _pg_schema(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
     cluster: Cluster = request.getfixturevalue("postgres")
-    chosen = Backend(request.param, cluster.url(), f"t_{uuid.uuid4().hex[:16]}")
+    chosen = Backend(POSTGRESQL, cluster.url(), f"t_{uuid.uuid4().hex[:16]}")
     monkeypatch.setenv("ODOOSYNC_DB", chosen.db)
     monkeypatch.setenv("ODOOSYNC_PG_SCHEMA", chosen.schema)
     try:

@@ -62,6 +62,7 @@ class PgMirror(PgState, PgSink):
         """Refuse, before anything is written, a schema that holds another program's tables."""
         tables = self._tables()
         if "_odoosync_migrations" in tables or (create and not tables):
+            self._check_usage()
             return
         where = self.target.shown
         if not tables:
@@ -77,6 +78,21 @@ class PgMirror(PgState, PgSink):
             hint="Give odoosync a schema of its own (pg_schema, or ODOOSYNC_PG_SCHEMA); it "
             "leaves this one alone.",
         )
+
+    @translated
+    def _check_usage(self) -> None:
+        """Say plainly that the role may not use the schema (it would look empty to it)."""
+        row = self.conn.execute(
+            "SELECT has_schema_privilege(n.oid, 'USAGE') FROM pg_namespace n WHERE nspname = %s",
+            (self.schema,),
+        ).fetchone()
+        if row is not None and not row[0]:
+            raise StoreError(
+                f"no permission on the mirror at {self.target.shown} (permission denied for "
+                f"schema {self.schema})",
+                hint=f"Grant the role what odoosync needs: `GRANT USAGE, CREATE ON SCHEMA "
+                f"{self.schema} TO role` and rights on its tables.",
+            )
 
     # ---- pages: the rows and the cursor in one transaction
 

@@ -113,7 +113,7 @@ def lost(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> bool:
 
 def describe(exc: psycopg.Error, target: Target) -> StoreError:
     """A driver error as one StoreError naming the server and what to do; never the password."""
-    text = _blank(" ".join(str(exc).split()), target)
+    text = _blank(_first_line(str(exc)), target)
     low = text.lower()
     where = target.shown
     code = exc.sqlstate or ""
@@ -145,6 +145,17 @@ def describe(exc: psycopg.Error, target: Target) -> StoreError:
         f"PostgreSQL error on {where}: {_short(text)}",
         hint="Run again with --debug for the details.",
     )
+
+
+def _first_line(text: str) -> str:
+    # libpq writes "connection to server at ... failed: <why>" and a second line of advice
+    # (``Is the server running...``); the why is what a one-line message needs.
+    for marker in ("failed: FATAL:", "failed:"):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+            break
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " ".join(lines[:1] + [line for line in lines[1:] if line.startswith(("DETAIL", "HINT"))])
 
 
 def _short(text: str) -> str:

@@ -165,18 +165,20 @@ MIGRATIONS: tuple[tuple[str, Callable[[Conn], None]], ...] = (
 )
 
 
-def applied(conn: Conn) -> set[str] | None:
+def applied(conn: Conn, schema: str) -> set[str] | None:
     """The migrations recorded in the schema, or None when it has no migrations table."""
-    if conn.execute("SELECT to_regclass('_odoosync_migrations')").fetchone() == (None,):
+    table = sql.Identifier(schema, "_odoosync_migrations")
+    found = conn.execute("SELECT to_regclass(%s)", (table.as_string(conn),)).fetchone()
+    if found is None or found[0] is None:
         return None
-    return {r[0] for r in conn.execute("SELECT name FROM _odoosync_migrations")}
+    return {r[0] for r in conn.execute(sql.SQL("SELECT name FROM {}").format(table))}
 
 
 @translated
 def migrate(base: PgBase, *, create: bool) -> None:
     """Apply the migrations the schema lacks (creating the schema when ``create``)."""
     known = {name for name, _ in MIGRATIONS}
-    if applied(base.conn) == known:
+    if applied(base.conn, base.schema) == known:
         return  # the usual case: a read, no lock taken
     with base._tx():
         conn = base.conn
@@ -193,7 +195,7 @@ def migrate(base: PgBase, *, create: bool) -> None:
             "CREATE TABLE IF NOT EXISTS _odoosync_migrations "
             "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = applied(conn) or set()
+        done = applied(conn, base.schema) or set()
         unknown = done - known
         if unknown:
             raise StoreError(
