@@ -483,7 +483,7 @@ def loop(
         int | None,
         typer.Option(
             "--http-port",
-            help="Serve GET /odoo/status and GET /healthz on this port (0: any free port).",
+            help="Serve GET /odoo/status, /healthz and /metrics on this port (0: any free port).",
         ),
     ] = None,
     http_host: Annotated[
@@ -521,9 +521,16 @@ def loop(
         server = None
         if http_port is not None:
             server = StatusServer(
-                settings, host=http_host, port=http_port, health=scheduler.health
+                settings,
+                host=http_host,
+                port=http_port,
+                health=scheduler.health,
+                counters=scheduler.counters,
             ).start()
-            render.say(f"Status at {server.url}/odoo/status, health at {server.url}/healthz")
+            render.say(
+                f"Status at {server.url}/odoo/status, health at {server.url}/healthz, "
+                f"metrics at {server.url}/metrics"
+            )
         try:
             with stop_on_signals(scheduler, on_first=_stopping):
                 summary = scheduler.run()

@@ -151,3 +151,27 @@ class TeeReporter:
     def emit(self, event: Event) -> None:
         for reporter in self.reporters:
             reporter.emit(event)
+
+
+# --------------------------------------------------------------------------- the loop's counters
+
+
+@dataclass(frozen=True)
+class UserCounters:
+    """What one loop process did for one user since it started (Prometheus counters)."""
+
+    pages: int = 0
+    records: int = 0
+    failures: int = 0
+    retries: int = 0
+    request_retries: int = 0
+
+
+@dataclass(frozen=True)
+class LoopCounters:
+    """A loop process's counters: ``worker`` names the process (``host:pid``), ``holding`` the
+    users it works on now."""
+
+    worker: str
+    users: dict[str, UserCounters] = field(default_factory=dict)
+    holding: tuple[str, ...] = ()

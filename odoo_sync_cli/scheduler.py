@@ -13,7 +13,10 @@ The main thread reads the users again at every tick (``interval`` seconds) and w
 deferred user comes due: one backing off after a failure (exponential, so a bad key or a server
 that is down is not hammered), or one whose lease another process holds. ``not_started`` and
 ``in_progress`` users have work; ``done`` ones when their refresh period has passed (an
-incremental sync); ``failed`` ones when their back-off has passed.
+incremental sync); ``failed`` ones when their back-off has passed. A user another process works
+on now (``SyncState.holders``: on PostgreSQL, many ``loop`` processes on many machines share
+the users) is not queued but looked at again after ``busy_recheck``, so the workers take the
+users nobody holds rather than wait on one that is held.
 
 Stopping: :meth:`Scheduler.request_stop` (the first SIGINT/SIGTERM) lets every turn store the
 page in flight and return (the engine asks before each page), then :meth:`Scheduler.run`
@@ -31,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -46,10 +49,10 @@ from odoo_sync_cli.errors import (
     RateLimitedError,
     StoreError,
 )
+from odoo_sync_cli.mirror.base import owned_here, this_process
 from odoo_sync_cli.models import (
     DONE,
     FAILED,
-    IDLE,
     IN_PROGRESS,
     NOT_STARTED,
     UserRecord,
@@ -57,7 +60,13 @@ from odoo_sync_cli.models import (
     utc_now,
 )
 from odoo_sync_cli.planner import is_due
-from odoo_sync_cli.progress import NullReporter, Reporter, UserState
+from odoo_sync_cli.progress import (
+    LoopCounters,
+    NullReporter,
+    Reporter,
+    UserCounters,
+    UserState,
+)
 
 # State words the loop reports besides the sync statuses.
 PREPARING = "preparing"
@@ -147,6 +156,9 @@ class _Run:
     synced_in_run: bool = False
     last_error: str | None = None
     last_exc: OdooSyncError | None = None
+    failures_total: int = 0
+    retries: int = 0
+    request_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,7 @@ class _Outcome:
     transient: bool = False
     error: OdooSyncError | None = None
     retry_after: float | None = None
+    request_retries: int = 0
 
 
 class Scheduler:
@@ -260,6 +273,22 @@ class Scheduler:
                 "waiting": waiting,
             }
 
+    def counters(self) -> LoopCounters:
+        """What this process did per user, and the users it works on now, for ``/metrics``."""
+        with self._lock:
+            users = {
+                r.name: UserCounters(
+                    pages=r.pages,
+                    records=r.records,
+                    failures=r.failures_total,
+                    retries=r.retries,
+                    request_retries=r.request_retries,
+                )
+                for r in self._runs.values()
+                if self._wanted(r.name)
+            }
+            return LoopCounters(this_process(), users, tuple(sorted(self._running)))
+
     # ---- the main loop
 
     def run(self) -> LoopSummary:
@@ -322,6 +351,7 @@ class Scheduler:
         try:
             with engine.open_mirror(self.settings) as store:
                 users = [u for u in store.list_users() if self._wanted(u.name)]
+                elsewhere = {n for n, o in store.holders().items() if not owned_here(o)}
         except StoreError:
             if self._ticks == 0:
                 raise  # a missing or foreign database file: say so at once
@@ -337,10 +367,13 @@ class Scheduler:
                 run = self._runs.setdefault(user.name, _Run(user.name))
                 if user.name in self._running or user.name in self._ready:
                     continue
-                if run.not_before > now:
+                if run.not_before > now or not self._has_work(user, run):
                     continue
-                if self._has_work(user, run):
-                    self._ready.append(user.name)
+                if user.name in elsewhere:
+                    run.deferred = BUSY
+                    run.not_before = now + self.busy_recheck
+                    continue
+                self._ready.append(user.name)
 
     def _wanted(self, name: str) -> bool:
         return self.selected is None or name in self.selected
@@ -379,12 +412,14 @@ class Scheduler:
             run.records += outcome.records
             run.seconds += outcome.seconds
             run.prepares += int(outcome.prepared)
+            run.request_retries += outcome.request_retries
             if outcome.busy:
                 run.deferred = BUSY
                 run.not_before = now + self.busy_recheck
                 note = (BUSY, "another odoosync process is working on it; waiting")
             elif outcome.error is not None:
                 run.failures += 1
+                run.failures_total += 1
                 delay = self.backoff.delay(run.failures)
                 if outcome.retry_after is not None:
                     delay = max(delay, outcome.retry_after)
@@ -422,15 +457,7 @@ class Scheduler:
         except OdooSyncError:
             # A refusal: another process planned this user between our read and our prepare.
             return _Outcome(name, IN_PROGRESS, seconds=self.clock() - started)
-        return _Outcome(
-            outcome.user,
-            outcome.status,
-            pages=outcome.pages,
-            records=outcome.records,
-            seconds=self.clock() - started,
-            prepared=outcome.prepared,
-            error=outcome.error,
-        )
+        return replace(outcome, seconds=self.clock() - started)
 
     def _work(self, name: str) -> _Outcome:
         settings = self.settings
@@ -440,6 +467,8 @@ class Scheduler:
             return _Outcome(name, None)  # removed meanwhile
         status = user.status
         if status == FAILED:
+            with self._lock:
+                self._runs.setdefault(name, _Run(name)).retries += 1
             self.reporter.emit(UserState(name, RETRYING, user.last_error))
             status = engine.retry(settings, users=[name])[0].status
         if status == NOT_STARTED or (status == DONE and self._refresh_due(user, self._run(name))):
@@ -466,14 +495,23 @@ class Scheduler:
             connect=self.connect,
             stop=self._stop.is_set,
         )
-        step = report.users[0] if report.users else engine.UserStep(name, status=IDLE)
+        # No step of the user at all: the slice ended before its first page (opening the
+        # database took it all); the user is still in progress and goes back in line.
+        step = report.users[0] if report.users else engine.UserStep(name, status=IN_PROGRESS)
         error = None
         if step.status == FAILED:
             error = step.error or OdooSyncError(
                 f"user '{name}': {step.note or 'its sync failed'}",
                 hint=f"See `odoosync status --user {name}`.",
             )
-        return _Outcome(name, step.status, step.pages, step.records, error=error)
+        return _Outcome(
+            name,
+            step.status,
+            step.pages,
+            step.records,
+            error=error,
+            request_retries=step.retries,
+        )
 
     def _run(self, name: str) -> _Run | None:
         with self._lock:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import typer
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from rich.console import Console
 from rich.text import Text
@@ -28,13 +29,14 @@ from odoo_sync_cli import engine, mirror, render
 from odoo_sync_cli.cli import app
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
-from odoo_sync_cli.mirror.base import lease_owner_id
+from odoo_sync_cli.mirror.base import lease_owner_id, this_process
 from odoo_sync_cli.models import Batch
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.progress import (
     Event,
     PageStored,
     RecordingReporter,
+    UserCounters,
     UserFinished,
     UserState,
     UserTotals,
@@ -332,6 +334,7 @@ def test_status_endpoint_serves_the_status_json_and_health(
             assert loop["ticks"] >= 1 and loop["workers"] == 4
             missing = http.get("/nope")
             assert missing.status_code == 404 and "/odoo/status" in missing.json()["paths"]
+            assert "/metrics" in missing.json()["paths"]
             scheduler.request_stop()
             thread.join(timeout=10)
             stopped = http.get("/healthz")
@@ -339,6 +342,64 @@ def test_status_endpoint_serves_the_status_json_and_health(
     finally:
         scheduler.request_stop()
         thread.join(timeout=10)
+
+
+def test_metrics_endpoint_serves_prometheus_text(
+    make_simulator: Callable[..., Simulator], backend: Backend
+) -> None:
+    sim = make_simulator(databases={"good": 150, "bad": 20})
+    settings = make_settings()
+    add_user(settings, sim, "good", "good")
+    add_user(settings, sim, "bad", "bad", secret="not-the-key")
+    scheduler = Scheduler(settings, interval=0.1, backoff=Backoff(initial=0.2, maximum=1.0))
+    thread = threading.Thread(target=scheduler.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            engine.user_get(settings, "good").status != "done"
+            or scheduler.counters().users.get("bad", UserCounters()).failures < 2
+        ):
+            assert time.monotonic() < deadline, "the loop should finish good and fail bad twice"
+            time.sleep(0.05)
+    finally:
+        scheduler.request_stop()  # its counters stay; the statuses stop moving
+        thread.join(timeout=10)
+    with (
+        StatusServer(settings, port=0, counters=scheduler.counters) as server,
+        mirror.open_mirror(settings) as store,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        store.acquire_lease("good", lease_owner_id(), 60)
+        response = http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    assert sim.api_key not in response.text and "not-the-key" not in response.text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    status = engine.status(settings, user="good")[0]
+    assert value("odoosync_records_synced_total", user="good") == status.records_synced > 150
+    assert value("odoosync_pages_synced_total", user="good") >= 6
+    assert value("odoosync_sync_failures_total", user="bad") >= 2
+    assert value("odoosync_sync_retries_total", user="bad") >= 1
+    assert value("odoosync_sync_failures_total", user="good") == 0
+    assert value("odoosync_user_status", user="good", status="done") == 1
+    assert value("odoosync_user_status", user="bad", status="failed") == 1
+    assert 0 <= value("odoosync_seconds_since_last_success", user="good") < 60
+    assert ("odoosync_seconds_since_last_success", (("user", "bad"),)) not in samples
+    assert value("odoosync_high_water_lag_seconds", user="good", module="contacts") > 0
+    assert value("odoosync_mirrored_records", user="good", module="contacts") == 150
+    assert value("odoosync_database_up") == 1
+    here = this_process()
+    assert value("odoosync_worker_users_held", worker=here) >= 0
+    assert value("odoosync_user_holder", user="good", worker=here) == 1
 
 
 def test_loop_cli_serves_the_endpoint_while_it_runs(

@@ -81,6 +81,8 @@ class UserStep:
     status: str | None = None
     note: str | None = None
     error: OdooSyncError | None = None
+    # Requests to Odoo the client had to send again (passing failures it rode out).
+    retries: int = 0
 
 
 @dataclass

@@ -101,6 +101,10 @@ def step(
     report = StepReport()
     explicit = bool(users)
     with open_mirror(settings) as store:
+        if max_seconds is not None:
+            # The budget is for pages: opening a database server can take a good part of a
+            # short slice.
+            budget.deadline = clock() + max_seconds
         targets = chosen_users(store, users) if explicit else store.list_users()
         for user in targets:
             if user.status != IN_PROGRESS:
@@ -246,6 +250,7 @@ def _step_user(
         finally:
             read_ahead.close()
             if client is not None:
+                result.retries += client.stats.retries
                 client.close()
 
 

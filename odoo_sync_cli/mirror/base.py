@@ -228,7 +228,7 @@ class Mirror(SyncState, RecordSink, Protocol):
 
 def lease_owner_id() -> str:
     """A name for this process, unique enough to tell two processes apart."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+    return f"{this_process()}:{os.urandom(4).hex()}"
 
 
 def owner_alive(owner: str) -> bool:
@@ -250,3 +250,14 @@ def owner_where(owner: str) -> tuple[str, str]:
     """The host and pid a lease owner id names (``?`` for a pid it does not hold)."""
     pid = owner.split(":")[1] if owner.count(":") >= 2 else "?"
     return owner.split(":")[0], pid
+
+
+def this_process() -> str:
+    """``host:pid`` of this process, as lease owner ids begin."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owned_here(owner: str) -> bool:
+    """Whether a lease owner id names this process."""
+    host, pid = owner_where(owner)
+    return f"{host}:{pid}" == this_process()
