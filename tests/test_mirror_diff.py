@@ -20,7 +20,7 @@ from odoo_sync_cli import engine
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator
-from torture.common import MirrorDiff, live_ids, mirror_diff
+from torture.common import MirrorDiff, Where, live_ids, mirror_diff
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_what_reconcile_restored_must_be_explained_by_late_commits(
     sim.write("res.partner", sim.store.ids("res.partner")[:1], {"comment": "now"})
     engine.prepare(settings)
     engine.step(settings)
-    before = live_ids(settings.db_path, "alice")
+    before = live_ids(Where.of(settings), "alice")
     late = sim.late_commit("res.partner", seconds_ago=7200, vals_list=[{"name": "Late"}])
     engine.prepare(settings)
     engine.step(settings)

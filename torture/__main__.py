@@ -1,11 +1,15 @@
-"""``python -m torture [--short] [--only NAME ...] [--seed N]``: run the campaigns, print figures.
+"""``python -m torture [--short] [--only NAME ...] [--seed N] [--backend postgresql]``: run the
+campaigns, print figures.
 
-One figure line per campaign, then a summary line; exit 1 if any campaign is not clean.
+One figure line per campaign, then a summary line; exit 1 if any campaign is not clean. With
+``--backend postgresql`` the campaigns that have a PostgreSQL variant (kill, faults,
+concurrency) keep their mirrors in a throwaway PostgreSQL server started for the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -13,14 +17,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from torture.common import ZERO_FIGURES, CampaignResult
+from odoo_sync_cli.pgcluster import start_cluster
+from torture.common import ZERO_FIGURES, CampaignResult, on_postgres
 
 CAMPAIGNS = ("kill", "faults", "changes", "badinput", "concurrency", "secrets")
+# The campaigns that run on PostgreSQL too; the others test SQLite files as such.
+ON_POSTGRES = ("kill", "faults", "concurrency")
 
 
-def run_campaign(name: str, scale: str, seed: int) -> CampaignResult:
+def run_campaign(name: str, scale: str, seed: int, server: str | None = None) -> CampaignResult:
+    """One campaign; with ``server`` (a PostgreSQL URL) its mirrors are schemas there."""
+    if server is not None and name not in ON_POSTGRES:
+        raise SystemExit(
+            f"the {name} campaign has no PostgreSQL variant ({', '.join(ON_POSTGRES)} do)"
+        )
     module = importlib.import_module(f"torture.{name}")
-    with tempfile.TemporaryDirectory(prefix=f"odoosync-torture-{name}-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"odoosync-torture-{name}-") as tmp,
+        on_postgres(server),
+    ):
         # The users a campaign adds keep their secrets in the default store: the credentials
         # file of the user config directory, here one inside the campaign's folder, never the
         # real one, and never the OS keyring of the machine (keyring's "none here" backend).
@@ -43,18 +58,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the short version CI runs")
     parser.add_argument("--only", action="append", choices=CAMPAIGNS, help="run only these")
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="where the mirrors are (postgresql: a throwaway server; kill, faults, concurrency)",
+    )
     args = parser.parse_args(argv)
     scale = "short" if args.short else "long"
     started = time.monotonic()
     results: list[CampaignResult] = []
-    for name in args.only or CAMPAIGNS:
-        t0 = time.monotonic()
-        result = run_campaign(name, scale, args.seed)
-        result.figures["seconds"] = round(time.monotonic() - t0, 1)
-        results.append(result)
-        print(result.line(), flush=True)
-        for failure in result.failures[:10]:
-            print(f"    {failure}", flush=True)
+    names = args.only or (ON_POSTGRES if args.backend == "postgresql" else CAMPAIGNS)
+    with contextlib.ExitStack() as stack:
+        server = None
+        if args.backend == "postgresql":
+            server = stack.enter_context(start_cluster()).url()
+        for name in names:
+            results.append(_timed(name, scale, args.seed, server))
+    return _summary(results, scale, started)
+
+
+def _timed(name: str, scale: str, seed: int, server: str | None) -> CampaignResult:
+    t0 = time.monotonic()
+    result = run_campaign(name, scale, seed, server)
+    result.figures["seconds"] = round(time.monotonic() - t0, 1)
+    if server is not None:
+        result.name = f"{name}/pg"
+    print(result.line(), flush=True)
+    for failure in result.failures[:10]:
+        print(f"    {failure}", flush=True)
+    return result
+
+
+def _summary(results: list[CampaignResult], scale: str, started: float) -> int:
     totals = {k: sum(int(r.figures.get(k, 0)) for r in results) for k in ZERO_FIGURES}
     clean = sum(1 for r in results if r.ok)
     print(

@@ -50,6 +50,7 @@ from torture.common import (
     CampaignResult,
     MirrorDiff,
     Scale,
+    Where,
     live_ids,
     mirror_diff,
     odoosync,
@@ -491,7 +492,7 @@ def _mirror_lookup(settings: Settings, user: str) -> Callable[[str], set[int]]:
     """The ids of a model the sync has read so far (what "read" and "unread" changes pick by)."""
 
     def mirrored(model: str) -> set[int]:
-        return live_ids(settings.db_path, user)[model.replace(".", "_")]
+        return live_ids(Where.of(settings), user)[model.replace(".", "_")]
 
     return mirrored
 
@@ -588,7 +589,7 @@ def _campaign_on(
             changer = _Changer(sim, pool, rng, tally, _mirror_lookup(settings, user), setup)
             problems = _sync_a(settings, scenario, changer, rng)
             changer.commit_all()  # sync B runs on a quiet server
-            before = live_ids(settings.db_path, user)
+            before = live_ids(Where.of(settings), user)
             if not problems:
                 problems = _sync_b(settings, workdir, scenario)
             # Sync B's reconcile may restore only what was committed later than the look-back.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -12,11 +13,16 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
+
+import psycopg
+from psycopg import sql as pgsql
 
 from odoo_sync_cli.config import Settings, load_settings
 from odoo_sync_cli.simulator.store import SimStore
@@ -91,11 +97,116 @@ class MirrorDiff:
         self.examples.extend(other.examples[: max(0, 10 - len(self.examples))])
 
 
+# --------------------------------------------------------------------------- where mirrors live
+
+# The PostgreSQL server the campaigns keep their mirrors on (``--backend postgresql``), if any;
+# each work directory gets a schema of its own there. Otherwise a SQLite file in it.
+_server: list[str] = []
+_schemas: list[str] = []
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where one mirror is: a SQLite file, or a schema of a PostgreSQL database."""
+
+    db: str
+    schema: str = "odoosync"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.db.startswith(("postgresql:", "postgres:"))
+
+    @classmethod
+    def of(cls, settings: Settings) -> Where:
+        db = str(settings.db) if settings.db is not None else str(settings.db_path)
+        return cls(db, settings.pg_schema)
+
+    def query(
+        self, query: str, params: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Read with plain SQL (``?`` placeholders, ``"user"`` quoted): the column names and
+        the rows, PostgreSQL's values written as README's "Tables" says SQLite holds them."""
+        if not self.is_postgres:
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            try:
+                cur = conn.execute(query, tuple(params))
+                return [d[0] for d in cur.description or ()], cur.fetchall()
+            finally:
+                conn.close()
+        with psycopg.connect(self.db, autocommit=True) as conn:
+            conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+            pg_cur = conn.execute(query.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+            names = [d.name for d in pg_cur.description or ()]
+            return names, [tuple(_as_cell(v) for v in row) for row in pg_cur.fetchall()]
+
+    def has_table(self, table: str) -> bool:
+        if self.is_postgres:
+            found = self.query(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                (self.schema, table),
+            )
+        else:
+            found = self.query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            )
+        return bool(found[1])
+
+
+def _as_cell(value: Any) -> Any:
+    """A PostgreSQL value as the SQLite mirror holds the same field (README's "Tables")."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
+def where(workdir: Path) -> Where:
+    """Where the mirror of a campaign's work directory is."""
+    if not _server:
+        return Where(str(workdir / "odoosync.db"))
+    schema = "t_" + hashlib.blake2b(str(workdir).encode(), digest_size=8).hexdigest()
+    if schema not in _schemas:
+        _schemas.append(schema)
+    return Where(_server[0], schema)
+
+
+@contextlib.contextmanager
+def on_postgres(url: str | None) -> Iterator[None]:
+    """Keep the mirrors of the campaigns run inside on this server (None: SQLite files); their
+    schemas are dropped afterwards."""
+    if url is None:
+        yield
+        return
+    _server.append(url)
+    try:
+        yield
+    finally:
+        _server.remove(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            for schema in _schemas:
+                conn.execute(
+                    pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema))
+                )
+        _schemas.clear()
+
+
 def settings_for(workdir: Path, config_text: str) -> Settings:
-    """Settings from a TOML text in ``workdir``, with the mirror at ``workdir/odoosync.db``."""
+    """Settings from a TOML text in ``workdir``, with the mirror where :func:`where` says."""
+    place = where(workdir)
+    if place.is_postgres:
+        config_text = f'pg_schema = "{place.schema}"\n' + config_text
     config = workdir / "odoosync.toml"
     config.write_text(config_text, encoding="utf-8")
-    return load_settings(config, db=workdir / "odoosync.db")
+    return load_settings(config, db=place.db)
 
 
 def odoosync(
@@ -113,7 +224,7 @@ def odoosync(
         "--config",
         str(workdir / "odoosync.toml"),
         "--db",
-        str(workdir / "odoosync.db"),
+        where(workdir).db,
         *args,
     ]
     return subprocess.run(
@@ -136,7 +247,7 @@ def odoosync_command(workdir: Path, *args: str) -> list[str]:
         "--config",
         str(workdir / "odoosync.toml"),
         "--db",
-        str(workdir / "odoosync.db"),
+        where(workdir).db,
         *args,
     ]
 
@@ -154,7 +265,9 @@ def mirror_diff(
     Neither side goes through odoosync: the records come straight from the simulator's store
     (``exact_rows``), kept or not by the harness's own filters (``MIRRORED``); the mirror is read
     with plain SQL, and each stored value is compared with its encoding as README's "Tables"
-    describes it (``expected_cells``). Only ``settings.db_path`` is taken from the settings.
+    describes it (``expected_cells``; a PostgreSQL mirror's values are written back as the SQLite
+    ones first, by the harness's own ``_as_cell``). Only where the mirror is is taken from the
+    settings.
 
     With ``late`` (the ``(model, id)`` of records the campaign committed later than the
     look-back could see, during this sync) the reconcile of the user's last sync is judged too:
@@ -162,7 +275,7 @@ def mirror_diff(
     (:func:`live_ids`), are counted as ``restored``: a record the data batches should have read.
     """
     diff = MirrorDiff()
-    db = settings.db_path
+    db = Where.of(settings)
     late_ids = set(late or ())
     restored = reconcile_restored(db, user) if late is not None else {}
     for mirrored in MIRRORED:
@@ -337,22 +450,15 @@ def _differences(
     return wrong
 
 
-def _mirror_rows(db: Path, table: str, user: str) -> tuple[set[str], list[dict[str, Any]]]:
+def _mirror_rows(db: Where, table: str, user: str) -> tuple[set[str], list[dict[str, Any]]]:
     """The columns of a mirror table and ``user``'s rows in it, deleted ones included."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        cur = conn.execute(f'SELECT * FROM "{table}" WHERE user = ? ORDER BY id', (user,))
-    except sqlite3.OperationalError:  # no such table: the module was never synced
-        conn.close()
+    if not db.has_table(table):  # the module was never synced
         return set(), []
-    try:
-        names = [d[0] for d in cur.description]
-        return set(names), [dict(zip(names, row, strict=True)) for row in cur]
-    finally:
-        conn.close()
+    names, rows = db.query(f'SELECT * FROM "{table}" WHERE "user" = ? ORDER BY id', (user,))
+    return set(names), [dict(zip(names, row, strict=True)) for row in rows]
 
 
-def live_ids(db: Path, user: str) -> dict[str, set[int]]:
+def live_ids(db: Where, user: str) -> dict[str, set[int]]:
     """Per mirror table of a default module: the ids of ``user`` not marked deleted."""
     out: dict[str, set[int]] = {}
     for mirrored in MIRRORED:
@@ -361,34 +467,26 @@ def live_ids(db: Path, user: str) -> dict[str, set[int]]:
     return out
 
 
-def reconcile_restored(db: Path, user: str) -> dict[str, int]:
+def reconcile_restored(db: Where, user: str) -> dict[str, int]:
     """Per module: the records the reconcile batches of ``user``'s current (or last) plan read
     back because the mirror lacked them, as the database says."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT module, sum(restored) FROM _odoosync_batches "
-            "WHERE user = ? AND kind = 'reconcile' GROUP BY module",
-            (user,),
-        ).fetchall()
-    finally:
-        conn.close()
+    _, rows = db.query(
+        'SELECT module, sum(restored) FROM _odoosync_batches WHERE "user" = ? '
+        "AND kind = 'reconcile' GROUP BY module",
+        (user,),
+    )
     return {module: int(n or 0) for module, n in rows}
 
 
-def _duplicate_ids(db: Path, table: str, user: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            f'SELECT COUNT(*) FROM (SELECT id FROM "{table}" WHERE user = ? '
-            "GROUP BY id HAVING COUNT(*) > 1)",
-            (user,),
-        ).fetchone()
-        return int(row[0])
-    except sqlite3.OperationalError:
+def _duplicate_ids(db: Where, table: str, user: str) -> int:
+    if not db.has_table(table):
         return 0
-    finally:
-        conn.close()
+    _, rows = db.query(
+        f'SELECT COUNT(*) FROM (SELECT id FROM "{table}" WHERE "user" = ? '
+        "GROUP BY id HAVING COUNT(*) > 1) AS twice",
+        (user,),
+    )
+    return int(rows[0][0])
 
 
 def dump_database(path: Path) -> str:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,15 @@ from odoo_sync_cli.models import UserRecord
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from torture.common import CampaignResult, MirrorDiff, Scale, mirror_diff, odoosync, settings_for
+from torture.common import (
+    CampaignResult,
+    MirrorDiff,
+    Scale,
+    Where,
+    mirror_diff,
+    odoosync,
+    settings_for,
+)
 
 USERS = {"alice": ("east", "auto"), "bob": ("west", "jsonrpc")}
 FAULTS = ("429:1", "502", "503", "504", "drop", "slow:1.5", "truncate", "cut")
@@ -299,7 +306,7 @@ class FaultRun:
         for word in ("res.partner", "503", "odoosync retry"):
             if word not in error:
                 self.tally.failures.append(f"budget: lastError does not say {word!r}: {error!r}")
-        cursor = _failed_cursor(settings.db_path)
+        cursor = _failed_cursor(Where.of(settings))
         before = sim.stats.pages()[start:]
         if cursor is None:
             self.tally.failures.append("budget: no failed batch with a cursor after the failure")
@@ -362,15 +369,11 @@ def _page_key(page: PageCall) -> str:
     return json.dumps([page.database, page.model, page.method, page.domain], sort_keys=True)
 
 
-def _failed_cursor(db: Path) -> int | None:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            "SELECT cursor FROM _odoosync_batches WHERE status = 'failed' AND cursor > lo_id"
-        ).fetchone()
-    finally:
-        conn.close()
-    return None if row is None else int(row[0])
+def _failed_cursor(db: Where) -> int | None:
+    _, rows = db.query(
+        "SELECT cursor FROM _odoosync_batches WHERE status = 'failed' AND cursor > lo_id"
+    )
+    return None if not rows else int(rows[0][0])
 
 
 def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:

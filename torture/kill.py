@@ -30,6 +30,14 @@ chosen by the harness's own filter, the mirror read with plain SQL), what reconc
 checked against the late commits of the cycle (``restored``: any other record it had to read
 back was lost by a data page), the progress counters are checked (no page counted twice) and
 the database passes ``PRAGMA quick_check``.
+
+On PostgreSQL (``--backend postgresql``) the same cycles run against a schema of a throwaway
+server. A commit is aimed at from the server's side: the harness watches ``pg_stat_activity``
+for the killed process's sessions (named by ``PGAPPNAME``) and kills the process while one of
+them holds a transaction that has written (``backend_xid`` set: a page's rows, and its cursor,
+not yet committed), after letting a random number of such transactions pass; a kill seen to
+land there counts as ``commit``. The server rolls the transaction back when the connection
+goes; there is no file to check, so ``quick_check`` is SQLite's alone.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from pydantic import SecretStr
 
 from odoo_sync_cli import engine
@@ -57,11 +66,13 @@ from torture.common import (
     CampaignResult,
     MirrorDiff,
     Scale,
+    Where,
     live_ids,
     mirror_diff,
     odoosync,
     odoosync_command,
     settings_for,
+    where,
 )
 
 USERS = {"alice": ("east", "auto"), "bob": ("west", "jsonrpc")}
@@ -241,29 +252,27 @@ except (FileNotFoundError, ProcessLookupError):
 class Watch:
     """Read-only looks at the odoosync database while a process works on it."""
 
-    def __init__(self, db: Path) -> None:
-        self.db = db
-        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    def __init__(self, place: Where) -> None:
+        self.place = place
 
     def close(self) -> None:
-        self.conn.close()
+        pass
 
     def statuses(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT name, status FROM _odoosync_users").fetchall())
+        return dict(self.place.query("SELECT name, status FROM _odoosync_users")[1])
 
     def batches(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute(
-            "SELECT user, kind, status, cursor, synced, expected, pages FROM _odoosync_batches"
+        names, rows = self.place.query(
+            'SELECT "user", kind, status, cursor, synced, expected, pages FROM _odoosync_batches'
         )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def running(self, reconcile: bool) -> bool:
         kind = "= 'reconcile'" if reconcile else "!= 'reconcile'"
-        row = self.conn.execute(
+        _, rows = self.place.query(
             f"SELECT count(*) FROM _odoosync_batches WHERE status = 'running' AND kind {kind}"
-        ).fetchone()
-        return bool(row[0])
+        )
+        return bool(rows[0][0])
 
     def pages_left(self, page_size: int, *, large: bool = False) -> int:
         """Data pages the current plans still expect, roughly; ``large``: only pages of 200
@@ -277,6 +286,17 @@ class Watch:
         return left
 
 
+def writing_transactions(conn: psycopg.Connection[Any], app: str) -> list[int]:
+    """The transactions that have written, open now in the sessions named ``app``
+    (PostgreSQL)."""
+    rows = conn.execute(
+        "SELECT backend_xid::text::bigint FROM pg_stat_activity "
+        "WHERE application_name = %s AND backend_xid IS NOT NULL",
+        (app,),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def _pages_served(sim: Simulator) -> int:
     return len(sim.stats.pages(method="search_read"))
 
@@ -287,6 +307,8 @@ class Landing:
 
     aim: str
     kind: str
+    # SQLite: frames of the write-ahead log after its last commit; PostgreSQL: 1 when a
+    # session of the killed process held a transaction that had written.
     wal_frames: int
 
 
@@ -323,6 +345,9 @@ class KillRun:
         # before it began (what reconcile may restore, see mirror_diff).
         self.late: set[tuple[str, int]] = set()
         self.before: dict[str, dict[str, set[int]]] = {}
+        self.where = where(workdir)
+        self.killed_in_transaction = False
+        self.processes = 0
 
     @property
     def db(self) -> Path:
@@ -469,11 +494,7 @@ class KillRun:
     # ---- driving odoosync
 
     def statuses(self) -> dict[str, str]:
-        watch = Watch(self.db)
-        try:
-            return watch.statuses()
-        finally:
-            watch.close()
+        return Watch(self.where).statuses()
 
     def next_command(self, driver: str) -> list[str] | None:
         """What to run next to move the cycle on, or None when both users are done."""
@@ -536,15 +557,20 @@ class KillRun:
             base_pages = _pages_served(sim)
             base_requests = sim.stats.count()
             stderr = self.workdir / "killed.stderr"
+            self.processes += 1
+            # libpq names the process's sessions by it (odoosync sets only a fallback name).
+            self.app = f"odoosync-kill-{self.processes}"
+            self.killed_in_transaction = False
             with open(stderr, "wb") as err:
                 proc = subprocess.Popen(
                     odoosync_command(self.workdir, *command),
                     stdout=subprocess.DEVNULL,
                     stderr=err,
-                    env=dict(os.environ),
+                    env=dict(os.environ, PGAPPNAME=self.app),
                 )
-            watch = Watch(self.db)
-            watcher = self._start_watcher(proc) if aim == "commit" else None
+            watch = Watch(self.where)
+            on_disk = aim == "commit" and not self.where.is_postgres
+            watcher = self._start_watcher(proc) if on_disk else None
             try:
                 killed = self._kill_at(
                     sim, proc, watch, aim, base_pages, base_requests, share, watcher
@@ -605,6 +631,8 @@ class KillRun:
                 if aim == "commit" and target_pages is not None and watcher is not None:
                     # Pages commit one by one: let a random number of their bursts pass.
                     return self._kill_on_write_burst(proc, watcher, target_pages - 1)
+                if aim == "commit" and target_pages is not None and self.where.is_postgres:
+                    return self._kill_in_transaction(proc, target_pages - 1)
                 if target_pages is not None and _pages_served(sim) - base_pages >= target_pages:
                     delay = rng.uniform(0.0, 3 * self.shape.latency)
             elif aim == "reconcile":
@@ -652,6 +680,23 @@ class KillRun:
         proc.wait(timeout=300)
         return proc.returncode == -signal.SIGKILL
 
+    def _kill_in_transaction(self, proc: subprocess.Popen[bytes], skip: int) -> bool:
+        """SIGKILL ``proc`` while one of its sessions holds a transaction that has written,
+        after ``skip`` such transactions (PostgreSQL: seen in ``pg_stat_activity``)."""
+        seen: set[int] = set()
+        deadline = time.monotonic() + 300
+        with psycopg.connect(self.where.db, autocommit=True) as conn:
+            while proc.poll() is None and time.monotonic() < deadline:
+                open_now = writing_transactions(conn, self.app)
+                if open_now and len(seen | set(open_now)) > skip:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    self.killed_in_transaction = True
+                    return True
+                seen.update(open_now)
+                time.sleep(0.001)
+        return False
+
     def prepare_requests(self) -> int:
         """At most how many requests the users being prepared make before their plans are
         saved: connecting, then at least three calls per module."""
@@ -662,7 +707,10 @@ class KillRun:
         return self.shape.partners // self.id_page_size + 1
 
     def _landing(self, aim: str, watch: Watch) -> Landing:
-        frames = wal_uncommitted_frames(self.db.with_name(self.db.name + "-wal"))
+        if self.where.is_postgres:
+            frames = int(self.killed_in_transaction)
+        else:
+            frames = wal_uncommitted_frames(self.db.with_name(self.db.name + "-wal"))
         if frames:
             return Landing(aim, "commit", frames)
         statuses = watch.statuses()
@@ -701,11 +749,13 @@ class KillRun:
                     f"{label} {user.info.name}: {user.info.status}, records synced "
                     f"{user.records_synced} of {user.records_expected} expected"
                 )
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        try:
-            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-        finally:
-            conn.close()
+        verdict = "ok"
+        if not self.where.is_postgres:
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+            try:
+                verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                conn.close()
         if verdict != "ok":
             exact = False
             self.tally.failures.append(f"{label}: the database fails quick_check: {verdict}")
@@ -727,7 +777,7 @@ class KillRun:
             engine.clear(settings)
         else:
             self.change(sim)
-        self.before = {name: live_ids(self.db, name) for name in USERS}
+        self.before = {name: live_ids(self.where, name) for name in USERS}
         engine.queue(settings)
         for i, aim in enumerate(aims):
             share = sum(1 for later in aims[i:] if _phase(later) == _phase(aim))

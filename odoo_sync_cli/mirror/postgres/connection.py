@@ -42,7 +42,7 @@ RECONNECT_SECONDS = 30.0
 # a connection whose peer vanished (a machine lost) is noticed within about a minute.
 CONNECT_DEFAULTS = {
     "connect_timeout": "10",
-    "application_name": "odoosync",
+    "fallback_application_name": "odoosync",
     "keepalives": "1",
     "keepalives_idle": "30",
     "keepalives_interval": "10",
