@@ -137,10 +137,12 @@ class SqliteHistory(SqliteBase):
         h, t = q(history_table(table)), q(table)
         columns = self._versioned_columns(table)
         same = " AND ".join(f"t.{q(c)} IS h.{q(c)}" for c in columns)
+        # CROSS JOIN keeps the page's ids outside: each is one lookup by primary key, where the
+        # planner would otherwise walk every row of the user for each id.
         rows = self.conn.execute(
             f"""SELECT t.id, t._write_date, h._version, h._valid_from, h._valid_to, {same}
                 FROM json_each(?) AS j
-                JOIN {t} AS t ON t.user = ? AND t.id = j.value AND t._deleted_at IS NULL
+                CROSS JOIN {t} AS t ON t.user = ? AND t.id = j.value AND t._deleted_at IS NULL
                 LEFT JOIN {h} AS h ON h.user = t.user AND h.id = t.id AND h._version =
                     (SELECT max(_version) FROM {h} WHERE user = t.user AND id = t.id)""",
             (json.dumps(list(ids)), user),
