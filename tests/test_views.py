@@ -191,6 +191,11 @@ def test_a_name_read_after_the_comodel_row_wins_and_a_deleted_comodel_keeps_its_
     # Contacts are no longer synced: their rows stay as they were. The order, written since,
     # is read again with the name Odoo gives it now, and that one is the newer.
     dropped = make_settings(tmp_path, DOCUMENTS_ONLY)
+    # They were read a while ago (times are whole seconds, and this test is quick).
+    conn = sqlite3.connect(settings.db_path)
+    with conn:
+        conn.execute("UPDATE res_partner SET _synced_at = '2000-01-01T00:00:00Z'")
+    conn.close()
     sim.store.write("res.partner", [company], {"name": "Acme Holdings"})
     sim.store.write("sale.order", [order], {"client_order_ref": "PO-1"})
     sync(dropped)
