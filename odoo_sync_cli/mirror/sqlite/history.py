@@ -42,6 +42,8 @@ class SqliteHistory(SqliteBase):
     def start_history(self, user: str, table: str) -> int | None:
         """Keep history of ``user``'s rows in ``table`` from now on, starting from the mirror's
         current state; the number of versions opened, or None when it was on already."""
+        if self._history_on(user, table):
+            return None  # the usual case, read without taking the write lock
         with self._write():
             if self._history_on(user, table):
                 return None
@@ -57,6 +59,8 @@ class SqliteHistory(SqliteBase):
     def stop_history(self, user: str, table: str) -> bool:
         """Stop keeping history of ``user``'s rows in ``table`` (the versions stay); whether it
         was on."""
+        if not self._history_on(user, table):
+            return False
         with self._write():
             return bool(
                 self.conn.execute(
