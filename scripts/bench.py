@@ -9,6 +9,7 @@ Measurements, on res.partner at each size:
                 stores nothing
   (b) odoosync: a full sync of the contacts module (prepare, then step to the end) into SQLite
   (c) keyset:   page in ``write_date asc, id asc`` order with offset paging, store nothing
+  (d) history:  (b) with ``history = true``: every record's first version kept with its page
 and the wall time of a sync of 1 user against 20 users at 50 ms latency (``odoosync loop --once``).
 """
 
@@ -85,11 +86,11 @@ def child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return result
 
 
-def _settings(workdir: Path) -> Any:
+def _settings(workdir: Path, history: bool = False) -> Any:
     from odoo_sync_cli.config import load_settings
 
     config = workdir / "odoosync.toml"
-    config.write_text(CONTACTS_ONLY.format(page=PAGE))
+    config.write_text(("history = true\n" if history else "") + CONTACTS_ONLY.format(page=PAGE))
     return load_settings(config, db=workdir / "odoosync.db")
 
 
@@ -119,7 +120,7 @@ def _fields(client: Any, settings: Any) -> list[str]:
 
 
 def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    settings = _settings(workdir)
+    settings = _settings(workdir, history=mode == "history")
     started = time.perf_counter()
     records = 0
     distinct = 0
@@ -156,7 +157,7 @@ def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
                     break
                 cursor = page[-1]["id"]
             distinct = len(seen)
-    elif mode == "sync":
+    elif mode in ("sync", "history"):
         from pydantic import SecretStr
 
         from odoo_sync_cli import engine
@@ -179,7 +180,7 @@ def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
             distinct = db.execute("SELECT COUNT(DISTINCT id) FROM res_partner").fetchone()[0]
     else:
         raise SystemExit(f"unknown mode {mode}")
-    if mode != "sync":
+    if mode not in ("sync", "history"):
         seconds = time.perf_counter() - started
     return {
         "mode": mode,
@@ -256,6 +257,7 @@ def main() -> None:
                 ("raw", "(a) raw page fetch, stores nothing"),
                 ("sync", "(b) odoosync full sync"),
                 ("keyset", "(c) write_date asc, id asc paging"),
+                ("history", "(d) odoosync full sync, history"),
             ):
                 runs = []
                 for _ in range(REPEATS):
@@ -269,9 +271,10 @@ def main() -> None:
                     f"{size:>8} {label:<34} {r['records']:>8} {r['seconds']:>8.2f} "
                     f"{rate:>8.0f} {r['peak_mib']:>9.1f}"
                 )
-            a, b, c = (results[m]["seconds"] for m in ("raw", "sync", "keyset"))
+            a, b, c, d = (results[m]["seconds"] for m in ("raw", "sync", "keyset", "history"))
             print(
-                f"{size:>8} ratios: b/a = {b / a:.2f} (target <= 1.25), c/b = {c / b:.2f}; "
+                f"{size:>8} ratios: b/a = {b / a:.2f} (target <= 1.25), c/b = {c / b:.2f}, "
+                f"d/b = {d / b:.2f}; "
                 f"mirror holds {results['sync']['distinct']} distinct of {size}"
             )
     per_user = 5000

@@ -20,6 +20,7 @@ from psycopg import sql as pgsql
 from odoo_sync_cli import mirror
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.mirror import Mirror
+from torture.common import Where
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -43,6 +44,11 @@ class Backend:
         """The SQLite file (only for the SQLite backend)."""
         assert not self.is_postgres, "a PostgreSQL mirror has no file"
         return Path(self.db)
+
+    @property
+    def where(self) -> Where:
+        """The same place as the torture harness names it (its checks read either backend)."""
+        return Where(self.db, self.schema)
 
     def settings(self, **values: Any) -> Settings:
         values.setdefault("db", self.db)

@@ -31,13 +31,15 @@ Scale = Literal["short", "long"]
 
 # Figures that must be 0 in every campaign, whatever else it counts. ``extra``: records in a
 # mirror that the server does not hold (or that left the module's filter); ``restored``:
-# records reconcile had to read back though no late commit explains them (see mirror_diff).
+# records reconcile had to read back though no late commit explains them (see mirror_diff);
+# ``history``: records whose history disagrees with the mirror (see history_diff).
 ZERO_FIGURES = (
     "lost",
     "duplicated",
     "differing",
     "extra",
     "restored",
+    "history",
     "leaked",
     "crashed",
     "unclear",
@@ -487,6 +489,122 @@ def _duplicate_ids(db: Where, table: str, user: str) -> int:
         (user,),
     )
     return int(rows[0][0])
+
+
+# Columns of a history table that are not the mirror row's (README, "History").
+VERSION_COLUMNS = ("_version", "_valid_from", "_valid_to")
+
+
+def _place(db: Where | Path | str) -> Where:
+    return db if isinstance(db, Where) else Where(str(db))
+
+
+def _table_columns(db: Where, table: str) -> list[str]:
+    """The columns of a table of the mirror, in order."""
+    if db.is_postgres:
+        _, rows = db.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ? ORDER BY ordinal_position",
+            (db.schema, table),
+        )
+    else:
+        _, rows = db.query(f"SELECT name FROM pragma_table_info('{table}')")
+    return [r[0] for r in rows]
+
+
+def history_tables(db: Where | Path | str) -> list[str]:
+    """The mirror tables that have a history table beside them."""
+    place = _place(db)
+    if place.is_postgres:
+        _, rows = place.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_type = 'BASE TABLE'",
+            (place.schema,),
+        )
+    else:
+        _, rows = place.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+    names = {r[0] for r in rows}
+    return sorted(
+        n[: -len("_history")]
+        for n in names
+        if n.endswith("_history") and n[: -len("_history")] in names
+    )
+
+
+def history_diff(db: Where | Path | str, user: str) -> tuple[int, list[str]]:
+    """How many of ``user``'s records have a history that disagrees with the mirror, and
+    examples, read with plain SQL as README's "History" promises it (a SQLite file, or a
+    PostgreSQL schema).
+
+    Per record: a live mirror row has exactly one current version (``_valid_to`` NULL) and it
+    holds the row's values (every column the two tables share, ``user`` and ``id`` aside); a
+    row marked deleted, or gone, has none; versions are numbered 1, 2, ... without a gap, none
+    ends before it starts, and each ends no later than the next one starts.
+    """
+    place = _place(db)
+    wrong: set[tuple[str, int]] = set()
+    examples: list[str] = []
+
+    def note(table: str, rid: int, text: str) -> None:
+        wrong.add((table, rid))
+        if len(examples) < 10:
+            examples.append(f"{table} {rid}: {text}")
+
+    for table in history_tables(place):
+        h = f'"{table}_history"'
+        t = f'"{table}"'
+        mine = set(_table_columns(place, table))
+        shared = [
+            c
+            for c in _table_columns(place, f"{table}_history")
+            if c in mine and c not in ("user", "id")
+        ]
+        same = " AND ".join(f'r."{c}" IS NOT DISTINCT FROM v."{c}"' for c in shared) or "1 = 1"
+        _, rows = place.query(
+            f"SELECT r.id, count(v.id), coalesce(sum(CASE WHEN {same} THEN 1 ELSE 0 END), 0) "
+            f'FROM {t} r LEFT JOIN {h} v ON v."user" = r."user" AND v.id = r.id '
+            'AND v._valid_to IS NULL WHERE r."user" = ? AND r._deleted_at IS NULL GROUP BY r.id',
+            (user,),
+        )
+        for rid, open_count, equal in rows:
+            if open_count != 1 or equal != 1:
+                note(table, rid, f"live, {open_count} current version(s), {equal} equal")
+        _, rows = place.query(
+            f'SELECT v.id FROM {h} v LEFT JOIN {t} r ON r."user" = v."user" AND r.id = v.id '
+            'WHERE v."user" = ? AND v._valid_to IS NULL '
+            "AND (r.id IS NULL OR r._deleted_at IS NOT NULL)",
+            (user,),
+        )
+        for (rid,) in rows:
+            note(table, rid, "gone from the mirror, with a current version")
+        _, rows = place.query(
+            f'SELECT id, min(_version), max(_version), count(*) FROM {h} WHERE "user" = ? '
+            "GROUP BY id",
+            (user,),
+        )
+        for rid, first, last, count in rows:
+            if (first, last) != (1, count):
+                note(table, rid, f"versions {first}..{last} in {count} rows")
+        _, rows = place.query(
+            f'SELECT a.id, a._version FROM {h} a LEFT JOIN {h} b ON b."user" = a."user" '
+            'AND b.id = a.id AND b._version = a._version + 1 WHERE a."user" = ? AND ('
+            "a._valid_to < a._valid_from OR (b.id IS NOT NULL AND "
+            "(a._valid_to IS NULL OR a._valid_to > b._valid_from)))",
+            (user,),
+        )
+        for rid, number in rows:
+            note(table, rid, f"version {number} overlaps the next or ends before it starts")
+    return len(wrong), examples
+
+
+def history_rows(db: Where | Path | str, user: str) -> int:
+    """How many versions ``user`` has in every history table."""
+    place = _place(db)
+    total = 0
+    for table in history_tables(place):
+        _, rows = place.query(f'SELECT count(*) FROM "{table}_history" WHERE "user" = ?', (user,))
+        total += int(rows[0][0])
+    return total
 
 
 def dump_database(path: Path) -> str:

@@ -38,6 +38,12 @@ them holds a transaction that has written (``backend_xid`` set: a page's rows, a
 not yet committed), after letting a random number of such transactions pass; a kill seen to
 land there counts as ``commit``. The server rolls the transaction back when the connection
 goes; there is no file to check, so ``quick_check`` is SQLite's alone.
+
+Both users keep history (``bob`` in most cycles
+only, so that history also starts over a mirror, and over versions a pause left stale, with
+kills landing there too): after each cycle the history of each user that keeps it must agree
+with the mirror (``history_diff``: one current version per live row with its values, none for
+a row gone, versions that never overlap).
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ from torture.common import (
     MirrorDiff,
     Scale,
     Where,
+    history_diff,
     live_ids,
     mirror_diff,
     odoosync,
@@ -138,6 +145,10 @@ id_page_size = {id_page_size}
 lookback = "15m"
 reconcile = "every"
 hard_delete = {hard_delete}
+history = true
+
+[users.bob]
+history = {bob_history}
 
 [http.retry]
 attempts = 3
@@ -321,6 +332,7 @@ class Tally:
     diff: MirrorDiff = field(default_factory=MirrorDiff)
     miscounted: int = 0
     crashed: int = 0
+    history: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -348,6 +360,9 @@ class KillRun:
         self.where = where(workdir)
         self.killed_in_transaction = False
         self.processes = 0
+        # alice keeps history always; bob now and then, so that history starts over a mirror
+        # (and over versions a pause left stale) in the middle of the campaign, kills included.
+        self.bob_history = True
 
     @property
     def db(self) -> Path:
@@ -366,6 +381,7 @@ class KillRun:
                 id_page_size=self.id_page_size,
                 # Reconcile either marks rows gone or deletes them: kill it both ways.
                 hard_delete=str(self.rng.random() < 0.3).lower(),
+                bob_history=str(self.bob_history).lower(),
             ),
         )
         return self.settings
@@ -759,6 +775,12 @@ class KillRun:
         if verdict != "ok":
             exact = False
             self.tally.failures.append(f"{label}: the database fails quick_check: {verdict}")
+        for name in ("alice", "bob") if self.bob_history else ("alice",):
+            wrong, examples = history_diff(self.where, name)
+            if wrong:
+                exact = False
+                self.tally.history += wrong
+                self.tally.failures.append(f"{label} {name} history: " + "; ".join(examples[:3]))
         self.tally.runs += 1
         self.tally.exact += int(exact)
 
@@ -771,6 +793,8 @@ class KillRun:
         aims = shape.full_aims if full else shape.incremental_aims
         # Commits last long enough to be hit only with large pages.
         page_size = self.rng.choice(shape.commit_pages) if "commit" in aims else 500
+        if index > 0:
+            self.bob_history = self.rng.random() < 0.7
         settings = self.write_settings(page_size)
         self.late = set()
         if full:
@@ -828,6 +852,7 @@ class KillRun:
             "differing": t.diff.differing,
             "extra": t.diff.extra,
             "restored": t.diff.restored,
+            "history": t.history,
             "crashed": t.crashed,
         }
         failures = list(t.failures)

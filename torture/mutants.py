@@ -113,7 +113,7 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
         (
-            "tests/test_mirror_sqlite.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
+            "tests/test_mirror_store.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
             "torture:faults",
         ),
     ),
@@ -156,9 +156,10 @@ MUTANTS: tuple[Mutant, ...] = (
             Edit(
                 "                batch.id,\n                batch.cursor,\n",
                 "                batch.id,\n                cursor,\n",
+                path="odoo_sync_cli/mirror/sqlite/state.py",
             ),
         ),
-        ("tests/test_mirror_sqlite.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
+        ("tests/test_mirror_store.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
     ),
     Mutant(
         "stored_cursor_unchecked",
@@ -167,9 +168,10 @@ MUTANTS: tuple[Mutant, ...] = (
             Edit(
                 'validate_cursor(d["cursor"], lo_id=d["lo_id"], hi_id=d["hi_id"])',
                 'validate_cursor(d["cursor"], lo_id=d["lo_id"], hi_id=None)',
+                path="odoo_sync_cli/mirror/sqlite/state.py",
             ),
         ),
-        ("tests/test_mirror_sqlite.py::test_damaged_cursor_is_caught_when_read",),
+        ("tests/test_mirror_store.py::test_damaged_cursor_is_caught_when_read",),
     ),
     Mutant(
         "pages_without_active_test",
@@ -219,7 +221,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "            self._write_rows(user, page.spec, records, now)",
             ),
         ),
-        ("tests/test_mirror_sqlite.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
+        ("tests/test_mirror_store.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
     ),
     Mutant(
         "page_stored_twice",
@@ -244,6 +246,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "candidate = excluded.candidate, last_count = excluded.last_count,",
                 "candidate = excluded.candidate, last_count = excluded.last_count, "
                 "high_water = coalesce(excluded.candidate, high_water),",
+                path="odoo_sync_cli/mirror/sqlite/state.py",
             ),
         ),
         ("tests/test_engine_sync.py::test_a_sync_planned_again_starts_from_the_old_mark",),
@@ -253,7 +256,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "a record stored again keeps its tombstone",
         (Edit('if c not in ("user", "id")', 'if c not in ("user", "id", "_deleted_at")'),),
         (
-            "tests/test_mirror_sqlite.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
+            "tests/test_mirror_store.py::test_reconcile_page_marks_gone_and_restores_within_bounds",
             "torture:faults",
         ),
     ),
@@ -318,7 +321,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 'AND {listed}",',
             ),
         ),
-        ("tests/test_mirror_sqlite.py::test_hard_delete", "torture:kill"),
+        ("tests/test_mirror_store.py::test_hard_delete", "torture:kill"),
     ),
     Mutant(
         "plan_made_twice",
@@ -332,6 +335,76 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         # The concurrency campaign meets it only when two loops race for one user.
         ("tests/test_plan_race.py",),
+    ),
+    Mutant(
+        "history_outside_page_transaction",
+        "a page's versions are written after the page commits, in a transaction of their own "
+        "(and a record reconcile restores gets none)",
+        (
+            Edit(
+                "        if self._history_on(user, spec.table):\n"
+                "            self._versions_after_write(user, spec.table, "
+                '[r["id"] for r in records], now)\n',
+                "",
+            ),
+            Edit(
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
+                "\n    @translated\n    def reconcile_page",
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
+                "        if self._history_on(user, page.spec.table):\n"
+                "            with self._write():\n"
+                "                self._versions_after_write(\n"
+                '                    user, page.spec.table, [r["id"] for r in records], now\n'
+                "                )\n"
+                "\n    @translated\n    def reconcile_page",
+            ),
+        ),
+        (
+            "tests/test_history.py::"
+            "test_a_failure_inside_the_page_leaves_neither_versions_nor_rows_nor_cursor",
+        ),
+    ),
+    Mutant(
+        "history_gone_left_open",
+        "reconcile marks a record gone but leaves its current version open",
+        (
+            Edit(
+                "        if self._history_on(user, spec.table):\n"
+                "            self._versions_after_gone(user, spec.table, after=after, "
+                "hi_id=hi_id, now=now)\n",
+                "",
+            ),
+        ),
+        (
+            "tests/test_history.py::test_a_record_deleted_in_odoo_closes_its_last_version",
+            "torture:changes",
+        ),
+    ),
+    Mutant(
+        "history_unchanged_adds_version",
+        "a record read again unchanged closes its version and opens an identical one",
+        (
+            Edit(
+                "    if latest.open and latest.same:\n        return None",
+                "    if latest.open and latest.same and latest.number < 0:\n        return None",
+            ),
+        ),
+        (
+            "tests/test_history.py::"
+            "test_the_version_rules_keep_one_current_version_and_never_overlap",
+            "tests/test_history.py::test_renames_between_syncs_close_the_original_and_open_the_last",
+        ),
+    ),
+    Mutant(
+        "view_joins_other_users",
+        "a view takes a many2one's current name from the comodel's rows of any user",
+        (
+            Edit(
+                """f'ON {alias}."user" = t."user" AND {alias}."id" = t.{quote(col.column)}'""",
+                """f'ON {alias}."id" = t.{quote(col.column)}'""",
+            ),
+        ),
+        ("tests/test_views.py::test_each_user_gets_names_from_its_own_mirror",),
     ),
     Mutant(
         "x2many_in_order",

@@ -156,12 +156,30 @@ def m005_batch_restored(conn: Conn) -> None:
     conn.execute("ALTER TABLE _odoosync_batches ADD COLUMN restored bigint NOT NULL DEFAULT 0")
 
 
+def m006_history_and_comodels(conn: Conn) -> None:
+    # A many2one's comodel, for the views with current names (mirror/views.py): NULL until the
+    # next prepare reads the fields again. And which users keep history in which mirror table
+    # (mirror/history.py): a page's commit reads it, so the engine never carries the setting.
+    conn.execute("ALTER TABLE _odoosync_fields ADD COLUMN relation text")
+    conn.execute(
+        """
+        CREATE TABLE _odoosync_history (
+            "user" text NOT NULL REFERENCES _odoosync_users(name) ON DELETE CASCADE,
+            table_name text NOT NULL,
+            since timestamptz NOT NULL,
+            PRIMARY KEY ("user", table_name)
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[Conn], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
     ("m003_secret_locations", m003_secret_locations),
     ("m004_x2many_sorted", m004_x2many_sorted),
     ("m005_batch_restored", m005_batch_restored),
+    ("m006_history_and_comodels", m006_history_and_comodels),
 )
 
 

@@ -32,8 +32,10 @@ from odoo_sync_cli.mirror.codec import (
     row_to_record,
     table_name,
 )
+from odoo_sync_cli.mirror.history import history_table
 from odoo_sync_cli.mirror.postgres.columns import (
     BOOKKEEPING,
+    MAX_IDENTIFIER_BYTES,
     ROW_KEY,
     TEXT,
     cell,
@@ -44,7 +46,9 @@ from odoo_sync_cli.mirror.postgres.columns import (
     table_columns,
     to_copy,
 )
-from odoo_sync_cli.mirror.postgres.connection import PgBase, lock_key, translated
+from odoo_sync_cli.mirror.postgres.connection import lock_key, translated
+from odoo_sync_cli.mirror.postgres.history import PgHistory
+from odoo_sync_cli.mirror.views import MirrorTable, view_name, view_select
 from odoo_sync_cli.models import ClearCounts
 
 DDL_LOCK_TIMEOUT = "10s"
@@ -59,8 +63,9 @@ _CASTS = {
 Q = sql.Identifier
 
 
-class PgSink(PgBase):
-    """The mirror tables of a PostgreSQL schema (see :class:`odoo_sync_cli.mirror.RecordSink`)."""
+class PgSink(PgHistory):
+    """The mirror tables of a PostgreSQL schema (see :class:`odoo_sync_cli.mirror.RecordSink`),
+    their history tables and their views."""
 
     # ---- writing, inside a transaction the caller holds with the batch's cursor
 
@@ -91,7 +96,8 @@ class PgSink(PgBase):
         now: str,
         stage: tuple[str, list[str]],
     ) -> None:
-        """Upsert ``records``; a record stored again loses its tombstone."""
+        """Upsert ``records``; a record stored again loses its tombstone. With history on for
+        ``user`` in this table, the versions follow in the same transaction."""
         if not records:
             return
         name, names = stage
@@ -109,6 +115,8 @@ class PgSink(PgBase):
             'INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ("user", id) DO UPDATE SET {u}'
         )
         cur.execute(sql.SQL(upsert).format(t=Q(spec.table), c=columns, s=Q(name), u=updates))
+        if self._history_on(cur, user, spec.table):
+            self._versions_after_write(cur, user, spec.table, [r["id"] for r in records], now)
 
     def _mark_gone(
         self,
@@ -122,7 +130,8 @@ class PgSink(PgBase):
         now: str,
         hard_delete: bool,
     ) -> int:
-        """Tombstone (or delete) ``user``'s rows with ids in ``(after, hi_id]`` not listed."""
+        """Tombstone (or delete) ``user``'s rows with ids in ``(after, hi_id]`` not listed; with
+        history on, their open versions close in the same transaction."""
         bounds = sql.SQL('"user" = %s AND id > %s' + (" AND id <= %s" if hi_id is not None else ""))
         params: list[Any] = [user, after] + ([hi_id] if hi_id is not None else [])
         listed = sql.SQL("NOT (id = ANY(%s::bigint[]))")
@@ -131,13 +140,16 @@ class PgSink(PgBase):
                 sql.SQL("DELETE FROM {} WHERE {} AND {}").format(Q(spec.table), bounds, listed),
                 (*params, list(listed_ids)),
             )
-            return int(cur.rowcount)
-        tombstone = "UPDATE {} SET _deleted_at = %s WHERE {} AND _deleted_at IS NULL AND {}"
-        cur.execute(
-            sql.SQL(tombstone).format(Q(spec.table), bounds, listed),
-            (now, *params, list(listed_ids)),
-        )
-        return int(cur.rowcount)
+        else:
+            tombstone = "UPDATE {} SET _deleted_at = %s WHERE {} AND _deleted_at IS NULL AND {}"
+            cur.execute(
+                sql.SQL(tombstone).format(Q(spec.table), bounds, listed),
+                (now, *params, list(listed_ids)),
+            )
+        gone = int(cur.rowcount)
+        if self._history_on(cur, user, spec.table):
+            self._versions_after_gone(cur, user, spec.table, after=after, hi_id=hi_id, now=now)
+        return gone
 
     @translated
     def missing_ids(self, user: str, table: str, ids: Sequence[int]) -> list[int]:
@@ -186,11 +198,11 @@ class PgSink(PgBase):
 
     def _known_columns(self, table: str) -> dict[str, FieldColumn]:
         rows = self.conn.execute(
-            "SELECT field, type, column_name, name_column FROM _odoosync_fields "
+            "SELECT field, type, column_name, name_column, relation FROM _odoosync_fields "
             "WHERE table_name = %s ORDER BY seq",
             (table,),
         ).fetchall()
-        return {r[0]: FieldColumn(r[0], r[1], r[2], r[3]) for r in rows}
+        return {r[0]: FieldColumn(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
     def _column_types(self, table: str) -> dict[str, str]:
         types = dict(ROW_KEY) | dict(BOOKKEEPING)
@@ -199,33 +211,102 @@ class PgSink(PgBase):
         return types
 
     @translated
-    def ensure_table(self, model: str, field_types: Mapping[str, str]) -> TableSpec:
-        """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type)."""
+    def ensure_table(
+        self,
+        model: str,
+        field_types: Mapping[str, str],
+        relations: Mapping[str, str] | None = None,
+    ) -> TableSpec:
+        """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type;
+        ``relations``: many2one name -> comodel), its history table with it, and the views."""
         table = table_name(model)
         check_identifier(table, "the table name")
+        plan = plan_columns(model, self._known_columns(table), field_types, relations)
+        if not plan.changed:
+            return plan.spec  # the usual case: a read, no lock taken
         with self._tx() as cur:
             cur.execute(f"SET LOCAL lock_timeout = '{DDL_LOCK_TIMEOUT}'")
             # Schema changes take turns across processes; planned again under the lock.
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "*ddl*"),))
             known = self._known_columns(table)
-            plan = plan_columns(model, known, field_types)
+            plan = plan_columns(model, known, field_types, relations)
+            if not plan.changed:
+                return plan.spec
             for col in plan.new:
                 for name, _ in field_columns(col):
                     check_identifier(name, f"the column of {model}.{col.field}")
+            # A column a view reads cannot change type: the views go first, and come back.
+            self._drop_views(cur)
             self._create_or_alter(cur, table, plan.new)
+            history = self._has_history_table(cur, table)
             for name, ftype in plan.retyped:
                 old = known[name]
-                self._retype(cur, table, old, FieldColumn(name, ftype, old.column, old.name_column))
+                new = FieldColumn(name, ftype, old.column, old.name_column, old.relation)
+                self._retype(cur, table, old, new)
+                if history:
+                    self._retype(cur, history_table(table), old, new)
             cur.executemany(
                 "UPDATE _odoosync_fields SET type = %s WHERE table_name = %s AND field = %s",
                 [(ftype, table, name) for name, ftype in plan.retyped],
             )
             cur.executemany(
-                "INSERT INTO _odoosync_fields (table_name, model, field, type, column_name, "
-                "name_column) VALUES (%s, %s, %s, %s, %s, %s)",
-                [(table, model, c.field, c.type, c.column, c.name_column) for c in plan.new],
+                "UPDATE _odoosync_fields SET relation = %s WHERE table_name = %s AND field = %s",
+                [(relation, table, name) for name, relation in plan.relinked],
             )
+            cur.executemany(
+                "INSERT INTO _odoosync_fields (table_name, model, field, type, column_name, "
+                "name_column, relation) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (table, model, c.field, c.type, c.column, c.name_column, c.relation)
+                    for c in plan.new
+                ],
+            )
+            if history:
+                self._ensure_history_table(cur, table)
+            self._create_views(cur)
         return plan.spec
+
+    def _view_tables(self, cur: psycopg.Cursor[Any]) -> list[MirrorTable]:
+        tables = []
+        for name in self._mirror_tables():
+            columns = tuple(c for c, _ in self._typed_columns(cur, name))
+            if not columns:
+                continue
+            row = cur.execute(
+                "SELECT model FROM _odoosync_fields WHERE table_name = %s LIMIT 1", (name,)
+            ).fetchone()
+            model = str(row[0]) if row else name
+            fields = tuple(self._known_columns(name).values())
+            tables.append(MirrorTable(table=name, model=model, columns=columns, fields=fields))
+        return tables
+
+    def _our_views(self, cur: psycopg.Cursor[Any]) -> list[str]:
+        """The ``<table>_current`` views of the mirror tables that exist now."""
+        mirror = set(self._mirror_tables())
+        return [
+            view_name(t)
+            for t in mirror
+            if view_name(t) not in mirror and self._relation_kind(cur, view_name(t)) == "v"
+        ]
+
+    def _drop_views(self, cur: psycopg.Cursor[Any]) -> None:
+        for view in self._our_views(cur):
+            cur.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(Q(view)))
+
+    def _create_views(self, cur: psycopg.Cursor[Any]) -> None:
+        """Create the ``<table>_current`` views of every mirror table (mirror/views.py)."""
+        tables = self._view_tables(cur)
+        mirror = {t.table for t in tables}
+        for t in tables:
+            view = view_name(t.table)
+            # A mirrored model's table of that name keeps it; a name PostgreSQL would cut
+            # short gets no view rather than one named after another table.
+            if view in mirror or len(view.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+                continue
+            select = view_select(t, tables)
+            if select is not None:
+                cur.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(Q(view)))
+                cur.execute(sql.SQL("CREATE VIEW {} AS ").format(Q(view)) + sql.SQL(select))
 
     def _create_or_alter(
         self, cur: psycopg.Cursor[Any], table: str, new: Sequence[FieldColumn]
@@ -344,11 +425,14 @@ class PgSink(PgBase):
     def _clear_rows(
         self, cur: psycopg.Cursor[Any], user: str, tables: Iterable[str]
     ) -> ClearCounts:
+        """Delete ``user``'s rows in ``tables``, their history, and its history switches."""
         counts = ClearCounts()
+        tables = list(tables)
         for table in tables:
             if not self._exists(table):
                 continue
             cur.execute(sql.SQL('DELETE FROM {} WHERE "user" = %s').format(Q(table)), (user,))
             counts.records += cur.rowcount
             counts.tables.append(table)
+        counts.versions = self._clear_history(cur, user, tables)
         return counts
