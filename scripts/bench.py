@@ -11,6 +11,13 @@ Measurements, on res.partner at each size:
   (c) keyset:   page in ``write_date asc, id asc`` order with offset paging, store nothing
   (d) history:  (b) with ``history = true``: every record's first version kept with its page
 and the wall time of a sync of 1 user against 20 users at 50 ms latency (``odoosync loop --once``).
+
+PostgreSQL (its own section, ``postgres_section``; ``--postgres-only`` runs it alone), on a
+throwaway server (``odoo_sync_cli.pgcluster``):
+  (e) the full sync of (b) into a PostgreSQL schema, beside (b) run again, and their ratio;
+  (f) page writes, the two ways the backend could write a page of partners in its transaction:
+      ``executemany`` of ``INSERT ... ON CONFLICT`` (psycopg pipelines it) against ``COPY`` into
+      a temporary table plus one ``INSERT ... SELECT ... ON CONFLICT`` (what the backend does).
 """
 
 from __future__ import annotations
@@ -120,6 +127,8 @@ def _fields(client: Any, settings: Any) -> list[str]:
 
 
 def run_child(mode: str, info: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    if mode == "pgsync":
+        return run_pg_child(info, workdir)
     settings = _settings(workdir, history=mode == "history")
     started = time.perf_counter()
     records = 0
@@ -235,15 +244,188 @@ def multi_user(users: int, records: int, latency: float) -> float:
         return time.perf_counter() - started
 
 
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def run_pg_child(info: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """(e): the full sync of (b), into the PostgreSQL schema ODOOSYNC_DB / ODOOSYNC_PG_SCHEMA
+    name."""
+    import psycopg
+    from pydantic import SecretStr
+
+    from odoo_sync_cli import engine
+    from odoo_sync_cli.config import load_settings
+    from odoo_sync_cli.credentials import NewSecret
+
+    url, schema = os.environ["ODOOSYNC_DB"], os.environ["ODOOSYNC_PG_SCHEMA"]
+    config = workdir / "odoosync.toml"
+    config.write_text(CONTACTS_ONLY.format(page=PAGE))
+    settings = load_settings(config, db=url)
+    started = time.perf_counter()
+    engine.user_add(
+        settings,
+        name="bench",
+        url=info["url"],
+        database=info["database"],
+        login=info["login"],
+        secret=NewSecret(SecretStr(info["api_key"])),
+    )
+    engine.prepare(settings, users=["bench"])
+    report = engine.step(settings, users=["bench"])
+    seconds = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f'SELECT COUNT(DISTINCT id) FROM "{schema}".res_partner').fetchone()
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return {
+        "mode": "pgsync",
+        "records": sum(u.records for u in report.users),
+        "distinct": row[0] if row else 0,
+        "seconds": seconds,
+        "peak_mib": peak_rss_mib(),
+    }
+
+
+def pg_child(info: dict[str, Any], workdir: Path, url: str, run: int) -> dict[str, Any]:
+    env = dict(
+        os.environ,
+        ODOOSYNC_DB=url,
+        ODOOSYNC_PG_SCHEMA=f"bench_{run}",
+        **_private_secrets(workdir),
+    )
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "pgsync", "--info", json.dumps(info), str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"bench child pgsync failed:\n{out.stderr}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def page_writes(info: dict[str, Any], url: str, pages: int = 20) -> tuple[float, float]:
+    """(f): records/s of ``pages`` partner pages written by executemany and by COPY, each
+    page one transaction, alternating, the best of REPEATS rounds each."""
+    from psycopg import sql
+
+    from odoo_sync_cli.mirror.codec import encode, encoding
+    from odoo_sync_cli.mirror.postgres import PgMirror
+    from odoo_sync_cli.mirror.postgres.columns import copy_plan, table_columns, to_copy
+    from odoo_sync_cli.models import utc_now
+
+    with tempfile.TemporaryDirectory() as tmp, _client(info) as client:
+        settings = _settings(Path(tmp))
+        fields = _fields(client, settings)
+        types = client.fields_get("res.partner", attributes=["type"])
+        rows = client.search_read(
+            "res.partner", [], fields, order="id asc", limit=PAGE, context={"active_test": False}
+        )
+    field_types = {f: str(types[f]["type"]) for f in fields}
+    with PgMirror.open(url, schema="bench_pages", create=True) as store:
+        spec = store.ensure_table("res.partner", field_types)
+        names = [name for name, _ in table_columns(spec)]
+        rewrite = copy_plan([t for _, t in table_columns(spec)])
+        plan = encoding(spec)
+        columns = sql.SQL(", ").join(map(sql.Identifier, names))
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n))
+            for n in names
+            if n not in ("user", "id")
+        )
+        insert = sql.SQL(
+            'INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ("user", id) DO UPDATE SET {}'
+        ).format(
+            sql.Identifier(spec.table),
+            columns,
+            sql.SQL(", ").join(sql.Placeholder() * len(names)),
+            updates,
+        )
+
+        def by_executemany(page: list[dict[str, Any]], now: str) -> None:
+            # The same text COPY sends, so the server parses each value by its column's type.
+            params = [
+                [
+                    None if v is None else str(v)
+                    for v in to_copy([user, *encode(plan, r), now, None], rewrite)
+                ]
+                for r in page
+            ]
+            with store.conn.transaction(), store.conn.cursor() as cur:
+                cur.executemany(insert, params)
+
+        def by_copy(page: list[dict[str, Any]], now: str) -> None:
+            stage = store._stage(spec)
+            with store.conn.transaction(), store.conn.cursor() as cur:
+                store._write_rows(cur, user, spec, page, now, stage)
+
+        best = {"executemany": float("inf"), "copy": float("inf")}
+        for round_ in range(REPEATS):
+            for name, write in (("executemany", by_executemany), ("copy", by_copy)):
+                user = f"{name}-{round_}"  # new rows each round: inserts, then updates
+                started = time.perf_counter()
+                for _ in range(pages):
+                    write(rows, utc_now())
+                best[name] = min(best[name], time.perf_counter() - started)
+        store.conn.execute("DROP SCHEMA bench_pages CASCADE")
+    return pages * len(rows) / best["executemany"], pages * len(rows) / best["copy"]
+
+
+def postgres_section(sizes: list[int]) -> None:
+    """(e) and (f): the PostgreSQL backend beside SQLite, on a throwaway server."""
+    from odoo_sync_cli.pgcluster import start_cluster
+
+    print("PostgreSQL backend (a throwaway server on loopback; the same simulator and settings)")
+    with start_cluster() as cluster:
+        url = cluster.url()
+        for size in sizes:
+            with simulator("--records", str(size)) as info:
+                sqlite_runs, pg_runs = [], []
+                # Alternating, so that a busy moment of this machine falls on both alike.
+                for run in range(REPEATS):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        sqlite_runs.append(child("sync", info, Path(tmp)))
+                    with tempfile.TemporaryDirectory() as tmp:
+                        pg_runs.append(pg_child(info, Path(tmp), url, run))
+                lite = min(sqlite_runs, key=lambda x: x["seconds"])
+                pg = min(pg_runs, key=lambda x: x["seconds"])
+                for label, r in (
+                    ("(b) full sync, SQLite", lite),
+                    ("(e) full sync, PostgreSQL", pg),
+                ):
+                    print(
+                        f"{size:>8} {label:<34} {r['records']:>8} {r['seconds']:>8.2f} "
+                        f"{r['records'] / r['seconds']:>8.0f} {r['peak_mib']:>9.1f}"
+                    )
+                print(
+                    f"{size:>8} ratio: e/b = {pg['seconds'] / lite['seconds']:.2f} "
+                    f"(target <= 1.3); PostgreSQL holds {pg['distinct']} distinct of {size}"
+                )
+        with simulator("--records", str(PAGE)) as info:
+            many, copy = page_writes(info, url)
+        print(
+            f"page writes ({PAGE} partners a page, one transaction each): executemany "
+            f"{many:.0f} rec/s, COPY + INSERT ... SELECT {copy:.0f} rec/s, COPY/executemany = "
+            f"{copy / many:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child")
     parser.add_argument("--info")
     parser.add_argument("workdir", nargs="?")
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument(
+        "--postgres-only", action="store_true", help="only the PostgreSQL section: (e) and (f)"
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_child(args.child, json.loads(args.info), Path(args.workdir))))
+        return
+    if args.postgres_only:
+        postgres_section([int(s) for s in args.sizes.split(",")])
         return
 
     print(f"odoosync benchmark: res.partner, pages of {PAGE}, simulator in its own process")
@@ -277,6 +459,7 @@ def main() -> None:
                 f"d/b = {d / b:.2f}; "
                 f"mirror holds {results['sync']['distinct']} distinct of {size}"
             )
+    postgres_section([int(s) for s in args.sizes.split(",")])
     per_user = 5000
     if os.environ.get("BENCH_SKIP_LOOP"):
         return

@@ -261,6 +261,7 @@ def mirror_diff(
     *,
     late: Iterable[tuple[str, int]] | None = None,
     before: Mapping[str, set[int]] | None = None,
+    only: Mapping[str, Iterable[str]] | None = None,
 ) -> MirrorDiff:
     """Compare ``user``'s mirror with the simulator's stored records, every module, every field.
 
@@ -275,6 +276,9 @@ def mirror_diff(
     look-back could see, during this sync) the reconcile of the user's last sync is judged too:
     the records it restored beyond those, that were not live in the mirror ``before`` the sync
     (:func:`live_ids`), are counted as ``restored``: a record the data batches should have read.
+
+    ``only`` (model -> field names) is for a module whose settings name its ``fields``: those
+    are compared, with ``id``, ``write_date`` and ``active``, which every module mirrors.
     """
     diff = MirrorDiff()
     db = Where.of(settings)
@@ -282,6 +286,9 @@ def mirror_diff(
     restored = reconcile_restored(db, user) if late is not None else {}
     for mirrored in MIRRORED:
         fields = expected_fields(server, mirrored.model)
+        if only is not None and mirrored.model in only:
+            chosen = {"id", "write_date", "active", *only[mirrored.model]}
+            fields = {name: ftype for name, ftype in fields.items() if name in chosen}
         theirs = {row["id"]: row for row in server.exact_rows(mirrored.model) if mirrored.keep(row)}
         columns, rows = _mirror_rows(db, mirrored.table, user)
         seen = {row["id"]: row for row in rows if row["_deleted_at"] is None}
