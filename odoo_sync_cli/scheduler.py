@@ -27,6 +27,7 @@ not committed, so the database stays consistent (each page commits with its curs
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
@@ -49,6 +50,7 @@ from odoo_sync_cli.errors import (
     RateLimitedError,
     StoreError,
 )
+from odoo_sync_cli.mirror import is_server_url
 from odoo_sync_cli.mirror.base import owned_here, this_process
 from odoo_sync_cli.models import (
     DONE,
@@ -226,6 +228,11 @@ class Scheduler:
         self._started: float | None = None
         self._last_tick_at: str | None = None
         self._finished_run = False
+        # Where this process starts in the list of users. Processes started together (many
+        # loops on one PostgreSQL) would otherwise all reach for the same users first, and
+        # each refusal costs a turn; from random points of the list they mostly take different
+        # users. A SQLite mirror has one machine's processes: the list is read in order there.
+        self._start_at = random.random() if is_server_url(settings.db) else 0.0
 
     # ---- control, from any thread (a signal handler, a test, the status endpoint)
 
@@ -356,6 +363,8 @@ class Scheduler:
             if self._ticks == 0:
                 raise  # a missing or foreign database file: say so at once
             return  # locked for longer than the busy timeout: the next tick reads again
+        start = int(len(users) * self._start_at)
+        users = users[start:] + users[:start]
         present = {u.name for u in users}
         with self._lock:
             self._ticks += 1

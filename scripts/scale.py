@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -142,6 +143,33 @@ def start_simulators(
     return sims
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU time of a live process (Linux /proc), with its reaped children's when asked."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        used += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return used / TICKS
+
+
+def server_cpu(sims: Simulators, postmaster: int) -> float:
+    """CPU used so far by the simulators and the PostgreSQL server (its ended sessions too)."""
+    return sum(cpu_seconds(p.pid) for p in sims.procs) + cpu_seconds(postmaster, children=True)
+
+
+def pg_sessions(url: str) -> int:
+    """Sessions the server has opened so far (each costs a process and a login)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT sum(sessions) FROM pg_stat_database").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
 def add_users(settings: Settings, sims: Simulators) -> dict[str, str]:
     users = {}
     for database, db in sims.databases.items():
@@ -172,8 +200,6 @@ def loop_command(config: Path, url: str, workers: int) -> list[str]:
         "--once",
         "--workers",
         str(workers),
-        "--interval",
-        "0.5",
         "--quiet",
     ]
 
@@ -260,6 +286,7 @@ def one_run(
     processes: int,
     workers: int,
     all_fields: bool,
+    postmaster: int,
 ) -> tuple[float, int, MirrorDiff, int, list[str]]:
     run_dir = work / schema
     run_dir.mkdir()
@@ -268,12 +295,21 @@ def one_run(
     settings = load_settings(config, db=url)
     users = add_users(settings, sims)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    servers = server_cpu(sims, postmaster)
+    sessions = pg_sessions(url)
     seconds, taken_over, problems = run_loops(
         settings, config, url, processes, workers, kill_one=processes > 1
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
-    print(f"  {processes} process(es): the loops used {used:.1f} s of CPU", flush=True)
+    servers = server_cpu(sims, postmaster) - servers
+    sessions = pg_sessions(url) - sessions
+    # With os.cpu_count() cores, a run cannot take less than all of it divided among them.
+    print(
+        f"  {processes} process(es): CPU used: loops {used:.1f} s, simulators and PostgreSQL "
+        f"{servers:.1f} s ({os.cpu_count()} cores here); {sessions} PostgreSQL sessions",
+        flush=True,
+    )
     diff, not_done = check(settings, users, sims, all_fields)
     return seconds, taken_over, diff, not_done, problems
 
@@ -309,6 +345,7 @@ def main() -> int:
         )
         with start_cluster() as cluster:
             url = cluster.url()
+            postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
             sims = start_simulators(work, args.users, args.partners, args.simulators, args.latency)
             try:
                 runs = []
@@ -322,6 +359,7 @@ def main() -> int:
                         processes,
                         args.workers,
                         args.all_fields,
+                        postmaster,
                     )
                     runs.append((seconds, taken, diff, not_done, problems))
                     print(

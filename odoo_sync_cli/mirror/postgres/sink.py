@@ -3,8 +3,9 @@
 Each table has the primary key ``("user", id)`` and the columns ``mirror.codec`` maps from
 Odoo's fields, typed as ``columns.py`` says and recorded in ``_odoosync_fields``. A page is
 written by :meth:`PgSink._write_rows`: COPY into a temporary table of the session, then one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE``, which measured about 1.4 times as fast as
-``executemany`` (pipelined by psycopg) on wide partner pages (``scripts/bench`` prints both).
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE``, which ``scripts/bench`` measured at 1.57 times
+the speed of ``executemany`` of ``INSERT ... ON CONFLICT`` (pipelined by psycopg) on pages of
+1,000 partners with every field (13,994 against 8,927 records/s), so it is the one kept.
 Rows gone from the server are marked by :meth:`PgSink._mark_gone`. Both run inside the
 transaction the caller holds with the batch's cursor.
 
