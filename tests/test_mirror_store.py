@@ -44,6 +44,7 @@ MIGRATION_NAMES = [
     "m003_secret_locations",
     "m004_x2many_sorted",
     "m005_batch_restored",
+    "m006_history_and_comodels",
 ]
 
 PARTNER_FIELDS = {
