@@ -27,6 +27,7 @@ not committed, so the database stays consistent (each page commits with its curs
 
 from __future__ import annotations
 
+import math
 import random
 import signal
 import threading
@@ -340,6 +341,13 @@ class Scheduler:
             self._finished_run = True
         return self._summary(self.clock() - started, stopped=stopped, aborted=aborted)
 
+    def _busy_due(self, now: float) -> float:
+        """When a user another process holds is looked at again: at least ``busy_recheck``
+        from now, on a grid of ``busy_recheck``, so that the users found busy at different
+        moments come due together and cost one read of the users, not one each."""
+        step = self.busy_recheck
+        return (math.floor((now + step) / step) + 1) * step if step > 0 else now
+
     def _deferred_due(self, now: float) -> bool:
         with self._lock:
             return any(r.deferred is not None and r.not_before <= now for r in self._runs.values())
@@ -380,7 +388,7 @@ class Scheduler:
                     continue
                 if user.name in elsewhere:
                     run.deferred = BUSY
-                    run.not_before = now + self.busy_recheck
+                    run.not_before = self._busy_due(now)
                     continue
                 self._ready.append(user.name)
 
@@ -424,7 +432,7 @@ class Scheduler:
             run.request_retries += outcome.request_retries
             if outcome.busy:
                 run.deferred = BUSY
-                run.not_before = now + self.busy_recheck
+                run.not_before = self._busy_due(now)
                 note = (BUSY, "another odoosync process is working on it; waiting")
             elif outcome.error is not None:
                 run.failures += 1
