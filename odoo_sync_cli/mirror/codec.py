@@ -154,11 +154,20 @@ Encoding = tuple[tuple[str, int, bool], ...]
 
 
 def x2many_text(value: Any) -> str | None:
-    """An x2many value as the mirror stores it: the JSON array of its ids, ascending."""
+    """An x2many value as the mirror stores it: the JSON array of its ids, ascending.
+
+    The text is ``json.dumps(sorted(ids))``'s, written out directly: most x2many values are
+    empty or short, and a full sync encodes millions of them.
+    """
     if value is False or value is None:
         return None
-    if isinstance(value, list) and all(type(i) is int for i in value):
-        return json.dumps(sorted(value))
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        for i in value:
+            if type(i) is not int:
+                return json.dumps(value)
+        return "[" + ", ".join(map(str, sorted(value))) + "]"
     return json.dumps(value)
 
 
@@ -216,8 +225,9 @@ def encode(plan: Encoding, record: Mapping[str, Any]) -> list[Any]:
     """:func:`encode_record` with the table's :func:`encoding` already in hand."""
     out: list[Any] = []
     append = out.append
+    get = record.get
     for name, kind, named in plan:
-        value = record.get(name, False)
+        value = get(name, False)
         if kind == _PLAIN:
             append(None if value is False or value is None else value)
         elif kind == _MANY2ONE:
@@ -235,7 +245,7 @@ def encode(plan: Encoding, record: Mapping[str, Any]) -> list[Any]:
             append(None if value is False or value is None else json.dumps(value))
         else:
             append(None if value is None else int(bool(value)))
-    append(record.get("write_date") or None)
+    append(get("write_date") or None)
     return out
 
 
