@@ -8,11 +8,12 @@ after ``clear``, so both kinds of plan meet contention.
 
 What is counted, per round, at the simulator:
 
-- **pages fetched twice** (the ``duplicated`` figure): a data page is one ``search_read`` ordered
-  by ``id asc`` (a batch page, or reconcile's read of missing ids); it is fetched twice when the
-  same request (database, model, domain, fields, order, limit, offset) was answered more than
-  once in the round. Id listings (``search``) are not data pages: prepare and reconcile
-  legitimately list the same ids once each.
+- **pages fetched twice** (the ``duplicated`` figure): a data page is one ``search_read`` or
+  ``web_search_read`` (Odoo 17 and later) ordered by ``id asc`` (a batch page, or reconcile's
+  read of missing ids); it is fetched twice when the same request (database, model, domain,
+  fields, order, limit, offset) was answered more than once in the round. Id listings
+  (``search``) are not data pages: prepare and reconcile legitimately list the same ids once
+  each.
 - **plans made twice**: prepare reads each module's newest ``write_date`` exactly once
   (``search_read`` ordered ``write_date desc``, limit 1); two of those for one user in a round
   mean two processes planned the same sync.
@@ -43,7 +44,14 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from torture.common import CampaignResult, Scale, mirror_diff, odoosync_command, settings_for
+from torture.common import (
+    READS,
+    CampaignResult,
+    Scale,
+    mirror_diff,
+    odoosync_command,
+    settings_for,
+)
 
 USERS = 10
 CONFIG = """
@@ -97,7 +105,7 @@ def _page_key(page: PageCall) -> tuple[Any, ...]:
 
 
 def _data_pages(sim: Simulator) -> list[PageCall]:
-    return [p for p in sim.stats.pages() if p.order == "id asc"]
+    return [p for p in sim.stats.pages(method=None) if p.method in READS and p.order == "id asc"]
 
 
 def _plans(sim: Simulator) -> Counter[tuple[str, str]]:

@@ -48,7 +48,15 @@ from odoo_sync_cli.models import UserRecord
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from torture.common import CampaignResult, MirrorDiff, Scale, mirror_diff, odoosync, settings_for
+from torture.common import (
+    READS,
+    CampaignResult,
+    MirrorDiff,
+    Scale,
+    mirror_diff,
+    odoosync,
+    settings_for,
+)
 
 USERS = {"alice": ("east", "auto"), "bob": ("west", "jsonrpc")}
 FAULTS = ("429:1", "502", "503", "504", "drop", "slow:1.5", "truncate", "cut")
@@ -276,10 +284,10 @@ class FaultRun:
         )
         engine.prepare(settings)
         good_pages = self.rng.randint(2, max(2, self.shape.partners // 100 - 1))
-        start = len(sim.stats.pages())
+        start = len(sim.stats.pages(method=None))
         sim.script_faults(
             [None] * good_pages + ["503"] * attempts,
-            match={"model": "res.partner", "method": "search_read"},
+            match={"model": "res.partner", "method": "web_search_read"},
         )
         try:
             failed = odoosync(work, "step", "--user", "carol")
@@ -300,24 +308,24 @@ class FaultRun:
             if word not in error:
                 self.tally.failures.append(f"budget: lastError does not say {word!r}: {error!r}")
         cursor = _failed_cursor(settings.db_path)
-        before = sim.stats.pages()[start:]
+        before = sim.stats.pages(method=None)[start:]
         if cursor is None:
             self.tally.failures.append("budget: no failed batch with a cursor after the failure")
             return {}
-        mark = len(sim.stats.pages())
+        mark = len(sim.stats.pages(method=None))
         retried = odoosync(work, "retry", "--user", "carol")
         resumed = odoosync(work, "step", "--user", "carol")
         if retried.returncode or resumed.returncode:
             self.tally.failures.append(
                 f"budget: retry/step failed: {retried.stderr.strip()} {resumed.stderr.strip()}"
             )
-        after = sim.stats.pages()[mark:]
+        after = sim.stats.pages(method=None)[mark:]
         served = {_page_key(p) for p in before}
         refetched = sum(1 for p in after if _page_key(p) in served)
         self.tally.refetched += refetched
         if refetched:
             self.tally.failures.append(f"budget: {refetched} pages fetched again after retry")
-        first = next(p for p in after if p.model == "res.partner" and p.method == "search_read")
+        first = next(p for p in after if p.model == "res.partner" and p.method in READS)
         if ["id", ">", cursor] not in first.domain:
             self.tally.failures.append(
                 f"budget: the resumed sync did not start at cursor {cursor}: {first.domain}"

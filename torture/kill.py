@@ -54,6 +54,7 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 from torture.common import (
+    READS,
     CampaignResult,
     MirrorDiff,
     Scale,
@@ -278,7 +279,7 @@ class Watch:
 
 
 def _pages_served(sim: Simulator) -> int:
-    return len(sim.stats.pages(method="search_read"))
+    return sum(len(sim.stats.pages(method=method)) for method in READS)
 
 
 @dataclass

@@ -176,8 +176,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "data pages are read without active_test: False, so archived records are skipped",
         (
             Edit(
-                "limit=page_size,\n            context=dict(NO_ACTIVE_TEST),",
-                "limit=page_size,\n            context={},",
+                "limit=page_size,\n        context=dict(NO_ACTIVE_TEST),",
+                "limit=page_size,\n        context={},",
             ),
         ),
         (
@@ -190,10 +190,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "the last page of a batch ends the batch without being stored",
         (
             Edit(
-                "            records=records,\n            cursor=cursor,\n"
-                "            done=done,\n        )\n    )\n    return PageResult(",
-                "            records=[] if done else records,\n            cursor=cursor,\n"
-                "            done=done,\n        )\n    )\n    return PageResult(",
+                "spec=reading.spec, records=records, cursor=cursor, done=done)",
+                "spec=reading.spec, records=[] if done else records, cursor=cursor, done=done)",
             ),
         ),
         (
@@ -262,7 +260,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "reconcile's second direction is skipped: ids missing from the mirror are not read",
         (
             Edit(
-                "missing = sink.missing_ids(lease.user, spec.table, ids)",
+                "missing = sink.missing_ids(lease.user, reading.spec.table, ids)",
                 "missing: list[int] = []",
             ),
         ),

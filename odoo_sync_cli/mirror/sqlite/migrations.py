@@ -170,12 +170,19 @@ def m005_batch_restored(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE _odoosync_batches ADD COLUMN restored INTEGER NOT NULL DEFAULT 0")
 
 
+def m006_module_names(conn: sqlite3.Connection) -> None:
+    # The many2one fields a module reads with their display name, decided when it is planned;
+    # NULL for plans made before, which read every name.
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN names TEXT")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
     ("m003_secret_locations", m003_secret_locations),
     ("m004_x2many_sorted", m004_x2many_sorted),
     ("m005_batch_restored", m005_batch_restored),
+    ("m006_module_names", m006_module_names),
 )
 # Migrations after which an existing file is rewritten once: freed pages of a database written
 # before them may still hold a secret in clear.
