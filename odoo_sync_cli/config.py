@@ -22,7 +22,7 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -228,6 +228,7 @@ class ModuleSettings(_Strict):
     fields: list[str] | None = None
     exclude: list[str] | None = None
     enabled: bool = True
+    history: bool | None = None
 
     @_model_validator(mode="after")
     def _fields_or_exclude(self) -> ModuleSettings:
@@ -246,6 +247,7 @@ class UserOverrides(_Strict):
     refresh: Seconds | None = None
     hard_delete: bool | None = None
     streams: int | None = Field(default=None, ge=1, le=MAX_STREAMS)
+    history: bool | None = None
     modules: list[str] | None = None
 
 
@@ -258,6 +260,7 @@ class Module:
     domain: tuple[Any, ...]
     fields: tuple[str, ...] | None
     exclude: tuple[str, ...]
+    history: bool = False
 
     @property
     def table(self) -> str:
@@ -332,6 +335,8 @@ class Settings(BaseSettings):
     # How many of a user's batches are read at once (off by default: a small Odoo should not
     # be hammered; a prefork one serves several at once).
     streams: int = Field(default=1, ge=1, le=MAX_STREAMS)
+    # Keep every version of each record in <table>_history (mirror/history.py).
+    history: bool = False
     http: HttpSettings = HttpSettings()
     modules: dict[str, ModuleSettings] = Field(default_factory=dict)
     users: dict[str, UserOverrides] = Field(default_factory=dict)
@@ -414,6 +419,7 @@ class Settings(BaseSettings):
                     domain=tuple(_freeze(domain)),
                     fields=tuple(given.fields) if given.fields is not None else None,
                     exclude=exclude,
+                    history=self.history if given.history is None else given.history,
                 )
             )
         return tuple(result)
@@ -425,6 +431,9 @@ class Settings(BaseSettings):
         if o.modules is not None:
             wanted = set(o.modules)
             modules = tuple(m for m in modules if m.name in wanted)
+        if o.history is not None:
+            # The user's word is the most specific: it holds for every module it syncs.
+            modules = tuple(replace(m, history=o.history) for m in modules)
         return UserSettings(
             page_size=o.page_size or self.page_size,
             batch_size=o.batch_size or self.batch_size,

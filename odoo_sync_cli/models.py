@@ -283,3 +283,4 @@ class ClearCounts:
     records: int = 0
     batches: int = 0
     tables: list[str] = field(default_factory=list)
+    versions: int = 0  # rows of history tables (history mode)

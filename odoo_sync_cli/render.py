@@ -360,10 +360,12 @@ def clear_results(results: Sequence[ClearResult]) -> None:
     for r in results:
         scope = f"module {r.module}" if r.module else "all modules"
         after = "" if r.module else "; status idle (queue it again with `odoosync queue`)"
+        versions = f", {r.counts.versions} history version(s)" if r.counts.versions else ""
         _line(
             "Cleared ",
             (r.user, "bold"),
-            f" ({scope}): {r.counts.records} record(s), {r.counts.batches} batch(es){after}",
+            f" ({scope}): {r.counts.records} record(s){versions}, "
+            f"{r.counts.batches} batch(es){after}",
         )
 
 

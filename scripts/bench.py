@@ -14,7 +14,8 @@ default fields (74):
                (c) ``search_read`` pages, storing nothing (what read_page spares; the
                simulator's names are cheap, so the gain is small here: see scripts/bench-real
                for a real server's); (d) ``write_date asc, id asc`` offset paging. b/a is the
-               client's own overhead. Best of --repeats.
+               client's own overhead; (e) (b) with ``history = true``, every record's first
+               version kept with its page. Best of --repeats.
   pages        a full sync at each page size: seconds and peak memory
   big          a full sync of ``--big`` partners (peak memory against the sync section's), then
                100 partners changed and an incremental sync without and with reconcile
@@ -60,6 +61,7 @@ SECTIONS = ("sync", "pages", "big", "users", "users_heavy", "streams")
 MODEL = "res.partner"
 CONTEXT = {"active_test": False}
 CONTACTS_ONLY = """\
+history = {history}
 page_size = {page}
 batch_size = {batch}
 reconcile = "{reconcile}"
@@ -133,7 +135,14 @@ def _private_secrets(workdir: Path) -> dict[str, str]:
 
 
 def write_config(workdir: Path, **values: Any) -> Path:
-    options = {"page": PAGE, "batch": 20000, "reconcile": "never", "streams": 1, **values}
+    options = {
+        "page": PAGE,
+        "batch": 20000,
+        "reconcile": "never",
+        "streams": 1,
+        "history": "false",
+        **values,
+    }
     config = workdir / "odoosync.toml"
     config.write_text(CONTACTS_ONLY.format(**options))
     return config
@@ -241,7 +250,7 @@ def run_child(
                     break
                 cursor = rows[-1]["id"]
             distinct = len(seen)
-    elif mode in ("sync", "incremental"):
+    elif mode in ("sync", "history", "incremental"):
         from pydantic import SecretStr
 
         from odoo_sync_cli import engine
@@ -254,9 +263,10 @@ def run_child(
             batch=int(opts.get("batch", 20000)),
             reconcile=opts.get("reconcile", "never"),
             streams=int(opts.get("streams", 1)),
+            history="true" if mode == "history" else "false",
         )
         settings = load_settings(config, db=workdir / "odoosync.db")
-        if mode == "sync":
+        if mode in ("sync", "history"):
             db = next(
                 d for d in info.get("databases", [info])
                 if d["database"] == opts.get("database", info["database"])
@@ -343,6 +353,7 @@ def measure_sync(args: Any, info: dict[str, Any], size: int, out: dict[str, Any]
         ("raw", "(a) raw fetch as odoosync asks, no store"),
         ("sync", "(b) odoosync full sync"),
         ("search_read", "(c) search_read fetch, no store"),
+        ("history", "(e) odoosync full sync, history on"),
     ]
     if size <= args.keyset_max:
         modes.append(("keyset", "(d) write_date asc, id asc paging"))
@@ -351,7 +362,7 @@ def measure_sync(args: Any, info: dict[str, Any], size: int, out: dict[str, Any]
         repeats = 1 if mode == "keyset" else args.repeats
         results[mode] = r = best_of(repeats, mode, info)
         _line(size, label, r)
-    a, b, c = (results[m]["seconds"] for m in ("raw", "sync", "search_read"))
+    a, b, c, e = (results[m]["seconds"] for m in ("raw", "sync", "search_read", "history"))
     figures = {
         "records": size,
         "raw_s": round(a, 2),
@@ -359,6 +370,8 @@ def measure_sync(args: Any, info: dict[str, Any], size: int, out: dict[str, Any]
         "ratio": round(b / a, 3),
         "search_read_s": round(c, 2),
         "read_page_gain": round(c / a, 3),
+        "history_s": round(e, 2),
+        "history_ratio": round(e / b, 3),
         "peak_mib": round(results["sync"]["peak_mib"], 1),
         "raw_peak_mib": round(results["raw"]["peak_mib"], 1),
         "odoosync_cpu_s": round(results["sync"]["cpu_s"], 2),
@@ -371,7 +384,8 @@ def measure_sync(args: Any, info: dict[str, Any], size: int, out: dict[str, Any]
     out.setdefault("sync", {})[str(size)] = figures
     print(
         f"{size:>8} b/a = {b / a:.2f} (target <= 1.25); c/a = {c / a:.2f} (what "
-        f"read_page spares here); mirror holds {figures['mirrored']} of {size}"
+        f"read_page spares here); e/b = {e / b:.2f} (history's cost); mirror holds "
+        f"{figures['mirrored']} of {size}"
     )
 
 

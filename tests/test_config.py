@@ -201,6 +201,43 @@ modules = ["contacts", "invoices"]
         alice.module("nope")
 
 
+def test_history_is_settled_per_user_and_module(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(
+        home / "odoosync.toml",
+        """
+[modules.contacts]
+history = true
+[modules.invoices]
+history = false
+[users.carol]
+history = false
+[users.dave]
+history = true
+""",
+    )
+
+    def keeping(user: str) -> set[str]:
+        return {m.name for m in load_settings().for_user(user).modules if m.history}
+
+    # The module's word over the global value (off by default); the user's over both.
+    assert keeping("alice") == {"contacts"}
+    assert keeping("carol") == set()
+    assert len(keeping("dave")) == 6
+    monkeypatch.setenv("ODOOSYNC_HISTORY", "true")
+    assert keeping("alice") == {
+        "contacts",
+        "sale_orders",
+        "employees",
+        "order_lines",
+        "invoice_lines",
+    }
+    write(home / "odoosync.toml", "[modules.contacts]\nhistory = 'often'\n")
+    with pytest.raises(ConfigError, match=r"modules\.contacts\.history"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -118,6 +118,7 @@ def test_values_and_columns_count(synced: tuple[Settings, Simulator]) -> None:
     assert figures(diff) == (0, 0, 1, 0, 0)
     assert "parent_id_name" in diff.examples[0]
     damage(settings, "UPDATE res_partner SET parent_id_name = NULL WHERE id = ?", child)
+    damage(settings, "DROP VIEW res_partner_current")  # it shows the column: SQLite keeps it
     damage(settings, "ALTER TABLE res_partner DROP COLUMN comment")
     diff = mirror_diff(settings, "alice", store)
     assert diff.differing == len(rows), "a column the mirror lacks differs on every record"

@@ -14,6 +14,8 @@ invoices leaving and re-entering the module's filter. Then a quiet incremental s
 reconcile ("sync B", through the command line in every third scenario) runs and the mirror is
 compared record by record, every field, with the simulator's stored rows (``mirror_diff``); sync
 B's reconcile may restore only records committed later than the look-back (``restored``).
+Every user keeps history: after sync B it must agree with the mirror (``history_diff``), and a
+user removed after its scenario must leave no version behind.
 
 Sync A is a first sync of a new user, a ``prepare --full`` resync or an incremental sync. Half
 the scenarios run on an Odoo 19 simulator (pages of 40, look-back 15 minutes, tombstones), the
@@ -50,6 +52,8 @@ from torture.common import (
     CampaignResult,
     MirrorDiff,
     Scale,
+    history_diff,
+    history_rows,
     live_ids,
     mirror_diff,
     odoosync,
@@ -78,6 +82,7 @@ id_page_size = 400
 lookback = "{self.lookback_minutes}m"
 reconcile = "every"
 hard_delete = {str(self.hard_delete).lower()}
+history = true
 
 [http.retry]
 attempts = 3
@@ -594,16 +599,23 @@ def _campaign_on(
             # Sync B's reconcile may restore only what was committed later than the look-back.
             diff = mirror_diff(settings, user, sim.store, late=changer.late, before=before)
             _count(result, diff)
+            wrong, examples = history_diff(settings.db_path, user)
+            result.figures["history"] = int(result.figures["history"]) + wrong
             where = f"scenario {number} (Odoo {setup.version}, {kind} sync of {user})"
             if problems:
                 result.failures.extend(f"{where}: {p}" for p in problems)
             elif not diff.exact:
                 result.failures.append(f"{where}: " + "; ".join(diff.examples[:3]))
+            elif wrong:
+                result.failures.append(f"{where}: history: " + "; ".join(examples[:3]))
             else:
                 result.figures["exact"] = int(result.figures["exact"]) + 1
             result.figures["scenarios"] = int(result.figures["scenarios"]) + 1
             if user != main:
                 engine.user_remove(settings, user)
+                left = history_rows(settings.db_path, user)
+                if left:
+                    result.failures.append(f"{where}: {left} versions left after user remove")
 
 
 def _count(result: CampaignResult, diff: MirrorDiff) -> None:
@@ -626,6 +638,7 @@ def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:
         result.figures[key] = 0
     result.figures["extra"] = 0
     result.figures["restored"] = 0
+    result.figures["history"] = 0
     tally = _Tally()
     rng = random.Random(seed)
     for n, setup in enumerate(SETUPS):

@@ -29,13 +29,15 @@ READS = ("search_read", "web_search_read")
 
 # Figures that must be 0 in every campaign, whatever else it counts. ``extra``: records in a
 # mirror that the server does not hold (or that left the module's filter); ``restored``:
-# records reconcile had to read back though no late commit explains them (see mirror_diff).
+# records reconcile had to read back though no late commit explains them (see mirror_diff);
+# ``history``: records whose history disagrees with the mirror (see history_diff).
 ZERO_FIGURES = (
     "lost",
     "duplicated",
     "differing",
     "extra",
     "restored",
+    "history",
     "leaked",
     "crashed",
     "unclear",
@@ -428,6 +430,102 @@ def _duplicate_ids(db: Path, table: str, user: str) -> int:
         return int(row[0])
     except sqlite3.OperationalError:
         return 0
+    finally:
+        conn.close()
+
+
+# Columns of a history table that are not the mirror row's (README, "History").
+VERSION_COLUMNS = ("_version", "_valid_from", "_valid_to")
+
+
+def history_tables(db: Path) -> list[str]:
+    """The mirror tables that have a history table beside them."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    return sorted(
+        n[: -len("_history")]
+        for n in names
+        if n.endswith("_history") and n[: -len("_history")] in names
+    )
+
+
+def history_diff(db: Path, user: str) -> tuple[int, list[str]]:
+    """How many of ``user``'s records have a history that disagrees with the mirror, and
+    examples, read with plain SQL as README's "History" promises it.
+
+    Per record: a live mirror row has exactly one current version (``_valid_to`` NULL) and it
+    holds the row's values (every column the two tables share, ``user`` and ``id`` aside); a
+    row marked deleted, or gone, has none; versions are numbered 1, 2, ... without a gap, none
+    ends before it starts, and each ends no later than the next one starts.
+    """
+    wrong: set[tuple[str, int]] = set()
+    examples: list[str] = []
+
+    def note(table: str, rid: int, text: str) -> None:
+        wrong.add((table, rid))
+        if len(examples) < 10:
+            examples.append(f"{table} {rid}: {text}")
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for table in history_tables(db):
+            h = f'"{table}_history"'
+            t = f'"{table}"'
+            mine = {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
+            shared = [
+                r[1]
+                for r in conn.execute(f"PRAGMA table_info({h})")
+                if r[1] in mine and r[1] not in ("user", "id")
+            ]
+            same = " AND ".join(f'r."{c}" IS v."{c}"' for c in shared) or "1"
+            for rid, open_count, equal in conn.execute(
+                f"SELECT r.id, count(v.id), coalesce(sum({same}), 0) FROM {t} r "
+                f"LEFT JOIN {h} v ON v.user = r.user AND v.id = r.id AND v._valid_to IS NULL "
+                "WHERE r.user = ? AND r._deleted_at IS NULL GROUP BY r.id",
+                (user,),
+            ):
+                if open_count != 1 or equal != 1:
+                    note(table, rid, f"live, {open_count} current version(s), {equal} equal")
+            for (rid,) in conn.execute(
+                f"SELECT v.id FROM {h} v LEFT JOIN {t} r ON r.user = v.user AND r.id = v.id "
+                "WHERE v.user = ? AND v._valid_to IS NULL "
+                "AND (r.id IS NULL OR r._deleted_at IS NOT NULL)",
+                (user,),
+            ):
+                note(table, rid, "gone from the mirror, with a current version")
+            for rid, first, last, count in conn.execute(
+                f"SELECT id, min(_version), max(_version), count(*) FROM {h} WHERE user = ? "
+                "GROUP BY id",
+                (user,),
+            ):
+                if (first, last) != (1, count):
+                    note(table, rid, f"versions {first}..{last} in {count} rows")
+            for rid, number in conn.execute(
+                f"SELECT a.id, a._version FROM {h} a LEFT JOIN {h} b ON b.user = a.user "
+                "AND b.id = a.id AND b._version = a._version + 1 WHERE a.user = ? AND ("
+                "a._valid_to < a._valid_from OR (b.id IS NOT NULL AND "
+                "(a._valid_to IS NULL OR a._valid_to > b._valid_from)))",
+                (user,),
+            ):
+                note(table, rid, f"version {number} overlaps the next or ends before it starts")
+    finally:
+        conn.close()
+    return len(wrong), examples
+
+
+def history_rows(db: Path, user: str) -> int:
+    """How many versions ``user`` has in every history table."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return sum(
+            conn.execute(
+                f'SELECT count(*) FROM "{table}_history" WHERE user = ?', (user,)
+            ).fetchone()[0]
+            for table in history_tables(db)
+        )
     finally:
         conn.close()
 

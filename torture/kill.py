@@ -29,7 +29,11 @@ compared with the simulator's stored rows (``mirror_diff``: every field, the exp
 chosen by the harness's own filter, the mirror read with plain SQL), what reconcile restored is
 checked against the late commits of the cycle (``restored``: any other record it had to read
 back was lost by a data page), the progress counters are checked (no page counted twice) and
-the database passes ``PRAGMA quick_check``.
+the database passes ``PRAGMA quick_check``. Both users keep history (``bob`` in most cycles
+only, so that history also starts over a mirror, and over versions a pause left stale, with
+kills landing there too): after each cycle the history of each user that keeps it must agree
+with the mirror (``history_diff``: one current version per live row with its values, none for
+a row gone, versions that never overlap).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from torture.common import (
     CampaignResult,
     MirrorDiff,
     Scale,
+    history_diff,
     live_ids,
     mirror_diff,
     odoosync,
@@ -128,6 +133,10 @@ id_page_size = {id_page_size}
 lookback = "15m"
 reconcile = "every"
 hard_delete = {hard_delete}
+history = true
+
+[users.bob]
+history = {bob_history}
 
 [http.retry]
 attempts = 3
@@ -300,6 +309,7 @@ class Tally:
     diff: MirrorDiff = field(default_factory=MirrorDiff)
     miscounted: int = 0
     crashed: int = 0
+    history: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -324,6 +334,9 @@ class KillRun:
         # before it began (what reconcile may restore, see mirror_diff).
         self.late: set[tuple[str, int]] = set()
         self.before: dict[str, dict[str, set[int]]] = {}
+        # alice keeps history always; bob now and then, so that history starts over a mirror
+        # (and over versions a pause left stale) in the middle of the campaign, kills included.
+        self.bob_history = True
 
     @property
     def db(self) -> Path:
@@ -342,6 +355,7 @@ class KillRun:
                 id_page_size=self.id_page_size,
                 # Reconcile either marks rows gone or deletes them: kill it both ways.
                 hard_delete=str(self.rng.random() < 0.3).lower(),
+                bob_history=str(self.bob_history).lower(),
             ),
         )
         return self.settings
@@ -710,6 +724,12 @@ class KillRun:
         if verdict != "ok":
             exact = False
             self.tally.failures.append(f"{label}: the database fails quick_check: {verdict}")
+        for name in ("alice", "bob") if self.bob_history else ("alice",):
+            wrong, examples = history_diff(self.db, name)
+            if wrong:
+                exact = False
+                self.tally.history += wrong
+                self.tally.failures.append(f"{label} {name} history: " + "; ".join(examples[:3]))
         self.tally.runs += 1
         self.tally.exact += int(exact)
 
@@ -722,6 +742,8 @@ class KillRun:
         aims = shape.full_aims if full else shape.incremental_aims
         # Commits last long enough to be hit only with large pages.
         page_size = self.rng.choice(shape.commit_pages) if "commit" in aims else 500
+        if index > 0:
+            self.bob_history = self.rng.random() < 0.7
         settings = self.write_settings(page_size)
         self.late = set()
         if full:
@@ -779,6 +801,7 @@ class KillRun:
             "differing": t.diff.differing,
             "extra": t.diff.extra,
             "restored": t.diff.restored,
+            "history": t.history,
             "crashed": t.crashed,
         }
         failures = list(t.failures)

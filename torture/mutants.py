@@ -332,6 +332,76 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/test_plan_race.py",),
     ),
     Mutant(
+        "history_outside_page_transaction",
+        "a page's versions are written after the page commits, in a transaction of their own "
+        "(and a record reconcile restores gets none)",
+        (
+            Edit(
+                "        if self._history_on(user, spec.table):\n"
+                "            self._versions_after_write(user, spec.table, "
+                '[r["id"] for r in records], now)\n',
+                "",
+            ),
+            Edit(
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
+                "\n    @translated\n    def reconcile_page",
+                "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
+                "        if self._history_on(user, page.spec.table):\n"
+                "            with self._write():\n"
+                "                self._versions_after_write(\n"
+                '                    user, page.spec.table, [r["id"] for r in records], now\n'
+                "                )\n"
+                "\n    @translated\n    def reconcile_page",
+            ),
+        ),
+        (
+            "tests/test_history.py::"
+            "test_a_failure_inside_the_page_leaves_neither_versions_nor_rows_nor_cursor",
+        ),
+    ),
+    Mutant(
+        "history_gone_left_open",
+        "reconcile marks a record gone but leaves its current version open",
+        (
+            Edit(
+                "        if self._history_on(user, spec.table):\n"
+                "            self._versions_after_gone(user, spec.table, after=after, "
+                "hi_id=hi_id, now=now)\n",
+                "",
+            ),
+        ),
+        (
+            "tests/test_history.py::test_a_record_deleted_in_odoo_closes_its_last_version",
+            "torture:changes",
+        ),
+    ),
+    Mutant(
+        "history_unchanged_adds_version",
+        "a record read again unchanged closes its version and opens an identical one",
+        (
+            Edit(
+                "    if latest.open and latest.same:\n        return None",
+                "    if latest.open and latest.same and latest.number < 0:\n        return None",
+            ),
+        ),
+        (
+            "tests/test_history.py::"
+            "test_the_version_rules_keep_one_current_version_and_never_overlap",
+            "tests/test_history.py::test_renames_between_syncs_close_the_original_and_open_the_last",
+        ),
+    ),
+    Mutant(
+        "view_joins_other_users",
+        "a view takes a many2one's current name from the comodel's rows of any user",
+        (
+            Edit(
+                """f'ON {alias}."user" = t."user" AND {alias}."id" = t.{quote(col.column)}'""",
+                """f'ON {alias}."id" = t.{quote(col.column)}'""",
+            ),
+        ),
+        ("tests/test_views.py::test_each_user_gets_names_from_its_own_mirror",),
+    ),
+    Mutant(
         "x2many_in_order",
         "test-complete compares x2many values as ordered lists, so a server whose comodel "
         "order ties fails a mirror that is exact",

@@ -32,6 +32,7 @@ from odoo_sync_cli.errors import (
     ServerError,
 )
 from odoo_sync_cli.mirror import Mirror
+from odoo_sync_cli.mirror.history import history_table
 from odoo_sync_cli.models import (
     FAILED,
     FULL,
@@ -90,6 +91,32 @@ def select_fields(module: Module, info: Mapping[str, Mapping[str, Any]]) -> dict
         elif name in info:
             result[name] = str(info[name].get("type", "char"))
     return result
+
+
+def comodels(
+    info: Mapping[str, Mapping[str, Any]], field_types: Mapping[str, str]
+) -> dict[str, str]:
+    """The comodel of each many2one among ``field_types``, as ``fields_get`` names it."""
+    return {
+        name: str(info[name]["relation"])
+        for name, ftype in field_types.items()
+        if ftype == "many2one" and info.get(name, {}).get("relation")
+    }
+
+
+def _switch_history(
+    store: Mirror, user: str, module: Module, table: str, reporter: Reporter
+) -> None:
+    """Turn history on or off for the module's table as the settings say, and say so."""
+    if module.history:
+        opened = store.start_history(user, table)
+        if opened is not None:
+            start = f" ({opened} version(s) opened from the mirror as it is)" if opened else ""
+            reporter.emit(
+                Note(user, f"{module.name}: history on, kept in {history_table(table)}{start}")
+            )
+    elif store.stop_history(user, table):
+        reporter.emit(Note(user, f"{module.name}: history off; {history_table(table)} is kept"))
 
 
 def _high_point(client: OdooClient, model: str, domain: Sequence[Any]) -> str | None:
@@ -164,7 +191,8 @@ def _plan_user(
             infos.append(ModulePlanInfo(module.name, module.model, None, 0, 0, False, 0, note))
             continue
         field_types = select_fields(module, info)
-        spec = store.ensure_table(module.model, field_types)
+        spec = store.ensure_table(module.model, field_types, comodels(info, field_types))
+        _switch_history(store, user.name, module, spec.table, reporter)
         names = named_fields(field_types, info, mirrored)
         domain = module.domain_list()
         count = client.search_count(module.model, domain, context=dict(NO_ACTIVE_TEST))

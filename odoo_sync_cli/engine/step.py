@@ -153,10 +153,13 @@ def _step_user(
             return found
 
         def connected() -> OdooClient:
+            client: OdooClient | None = None
             try:
                 client = connect(user, settings)
                 client.connect()
             except (OdooError, ConfigError) as exc:
+                if client is not None:
+                    client.close()  # its connection may be open: the login was refused
                 # No batch is at fault: the user fails, its batches keep their cursors.
                 if isinstance(exc, RetriableError):
                     exc.hint = resume_hint(user.name)

@@ -8,14 +8,16 @@ package names a backend.
   the secret), leases, module plans, batches and their cursors, progress, clearing.
 - :class:`RecordSink` keeps the mirror tables, one per model, with the columns
   ``odoo_sync_cli.mirror.codec`` maps from Odoo's fields; it reads them back for verification
-  and reconcile.
+  and reconcile. Where a user keeps history of a table, it writes each record's versions too
+  (``mirror.history``); over the tables it keeps views with current names (``mirror.views``).
 
 One rule joins the two: a page of records and the cursor that follows it commit in one
 transaction (:meth:`RecordSink.write_page`, :meth:`RecordSink.reconcile_page`), guarded by the
 user's lease and by the cursor the page was read from. A page is a plain value (:class:`Page`,
 :class:`ReconcilePage`) that holds everything the commit needs, so it can be read by one thread
-and committed by another (a single writer fed by several fetching threads), and a sink that
-writes rows another way (every version kept, say) takes the same pages.
+and committed by another (a single writer fed by several fetching threads). History is the
+second way of writing rows: the same pages, written in the same transaction, as the sink's own
+state says (``start_history`` / ``stop_history``), never as a flag the engine carries.
 """
 
 from __future__ import annotations
@@ -175,14 +177,31 @@ class SyncState(Protocol):
 class RecordSink(Protocol):
     """The mirror tables: pages written with their cursor, and read back."""
 
-    def ensure_table(self, model: str, field_types: Mapping[str, str]) -> TableSpec:
-        """Create or widen the mirror table of ``model`` to hold ``field_types``."""
+    def ensure_table(
+        self,
+        model: str,
+        field_types: Mapping[str, str],
+        relations: Mapping[str, str] | None = None,
+    ) -> TableSpec:
+        """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type;
+        ``relations``: a many2one's comodel), with its history table and the views with
+        current names (``mirror.views``)."""
+        ...
+
+    def start_history(self, user: str, table: str) -> int | None:
+        """Keep every version of ``user``'s records in ``table`` from now on, starting from the
+        mirror's current state (``mirror.history``); versions opened, None if it was on."""
+        ...
+
+    def stop_history(self, user: str, table: str) -> bool:
+        """Stop keeping versions (those kept stay); whether it was on."""
         ...
 
     def table_spec(self, table: str, fields: Sequence[str]) -> TableSpec: ...
 
     def write_page(self, page: Page) -> None:
-        """Store the page's records and move its batch's cursor, in one transaction."""
+        """Store the page's records and move its batch's cursor, in one transaction (with the
+        records' versions, where the user keeps history of the table)."""
         ...
 
     def missing_ids(self, user: str, table: str, ids: Sequence[int]) -> list[int]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from odoo_sync_cli.errors import StoreError
@@ -46,6 +46,8 @@ class FieldColumn:
     type: str
     column: str
     name_column: str | None = None
+    # A many2one's comodel (``res.partner``), when known: the views join its table by it.
+    relation: str | None = None
 
     @property
     def storage(self) -> str:
@@ -93,18 +95,29 @@ class ColumnPlan:
     """What a table needs to hold a module's fields: the spec, and what changes to get there.
 
     ``new`` are columns to add (``id`` first when the table is new); ``retyped`` are fields whose
-    type changed on the server to another of the same storage shape (name -> new type).
+    type changed on the server to another of the same storage shape (name -> new type);
+    ``relinked`` are many2one fields whose comodel is newly known or changed (name -> model).
     """
 
     spec: TableSpec
     new: tuple[FieldColumn, ...]
     retyped: tuple[tuple[str, str], ...]
+    relinked: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the table's columns or what they point at change."""
+        return bool(self.new or self.retyped or self.relinked)
 
 
 def plan_columns(
-    model: str, known: Mapping[str, FieldColumn], field_types: Mapping[str, str]
+    model: str,
+    known: Mapping[str, FieldColumn],
+    field_types: Mapping[str, str],
+    relations: Mapping[str, str] | None = None,
 ) -> ColumnPlan:
-    """The columns of ``field_types`` (name -> type) in a table that has ``known`` already.
+    """The columns of ``field_types`` (name -> type) in a table that has ``known`` already;
+    ``relations`` names the comodel of many2one fields (name -> model).
 
     A field whose type changed to another storage shape cannot be kept in its column: that is
     a StoreError saying to rebuild the table.
@@ -117,11 +130,17 @@ def plan_columns(
             taken.add(col.name_column)
     new: list[FieldColumn] = []
     retyped: list[tuple[str, str]] = []
+    relinked: list[tuple[str, str]] = []
+    relations = relations or {}
     for name, ftype in field_types.items():
         old = columns.get(name)
+        relation = relations.get(name) if ftype == "many2one" else None
         if old is not None:
+            if relation is not None and old.relation != relation:
+                old = columns[name] = replace(old, relation=relation)
+                relinked.append((name, relation))
             if old.type != ftype:
-                changed = FieldColumn(name, ftype, old.column, old.name_column)
+                changed = FieldColumn(name, ftype, old.column, old.name_column, old.relation)
                 if changed.storage != old.storage:
                     raise StoreError(
                         f"{model}.{name} changed type on the server ({old.type} -> {ftype})",
@@ -135,7 +154,7 @@ def plan_columns(
         name_column = None
         if ftype == "many2one":
             name_column = allocate_column(f"{name}_name", taken)
-        col = FieldColumn(name, ftype, column, name_column)
+        col = FieldColumn(name, ftype, column, name_column, relation)
         columns[name] = col
         new.append(col)
     if "id" not in columns:
@@ -143,7 +162,7 @@ def plan_columns(
         new.insert(0, columns["id"])
     order = ["id", *[f for f in field_types if f != "id"]]
     spec = TableSpec(table=table_name(model), model=model, columns=tuple(columns[f] for f in order))
-    return ColumnPlan(spec, tuple(new), tuple(retyped))
+    return ColumnPlan(spec, tuple(new), tuple(retyped), tuple(relinked))
 
 
 # --------------------------------------------------------------------------- values

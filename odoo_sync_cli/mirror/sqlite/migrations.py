@@ -170,7 +170,24 @@ def m005_batch_restored(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE _odoosync_batches ADD COLUMN restored INTEGER NOT NULL DEFAULT 0")
 
 
-def m006_module_names(conn: sqlite3.Connection) -> None:
+def m006_history_and_comodels(conn: sqlite3.Connection) -> None:
+    # A many2one's comodel, for the views with current names (mirror/views.py): NULL until the
+    # next prepare reads the fields again. And which users keep history in which mirror table
+    # (mirror/history.py): a page's commit reads it, so the engine never carries the setting.
+    conn.execute("ALTER TABLE _odoosync_fields ADD COLUMN relation TEXT")
+    conn.execute(
+        """
+        CREATE TABLE _odoosync_history (
+            user TEXT NOT NULL REFERENCES _odoosync_users(name) ON DELETE CASCADE,
+            table_name TEXT NOT NULL,
+            since TEXT NOT NULL,
+            PRIMARY KEY (user, table_name)
+        )
+        """
+    )
+
+
+def m007_module_names(conn: sqlite3.Connection) -> None:
     # The many2one fields a module reads with their display name, decided when it is planned;
     # NULL for plans made before, which read every name.
     conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN names TEXT")
@@ -182,7 +199,8 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m003_secret_locations", m003_secret_locations),
     ("m004_x2many_sorted", m004_x2many_sorted),
     ("m005_batch_restored", m005_batch_restored),
-    ("m006_module_names", m006_module_names),
+    ("m006_history_and_comodels", m006_history_and_comodels),
+    ("m007_module_names", m007_module_names),
 )
 # Migrations after which an existing file is rewritten once: freed pages of a database written
 # before them may still hold a secret in clear.

@@ -25,21 +25,25 @@ from odoo_sync_cli.mirror.codec import (
     row_to_record,
     table_name,
 )
-from odoo_sync_cli.mirror.sqlite.connection import SqliteBase, translated
+from odoo_sync_cli.mirror.sqlite.connection import translated
+from odoo_sync_cli.mirror.sqlite.history import SqliteHistory
+from odoo_sync_cli.mirror.views import MirrorTable, view_name, view_select
 from odoo_sync_cli.models import ClearCounts
 
 _SQL_TYPE = {"many2one": "INTEGER", "json": "TEXT", "integer": "INTEGER", "real": "REAL"}
 
 
-class SqliteSink(SqliteBase):
-    """The mirror tables of one SQLite file (see :class:`odoo_sync_cli.mirror.RecordSink`)."""
+class SqliteSink(SqliteHistory):
+    """The mirror tables of one SQLite file (see :class:`odoo_sync_cli.mirror.RecordSink`),
+    their history tables and their views."""
 
     # ---- writing, inside a transaction the caller holds with the batch's cursor
 
     def _write_rows(
         self, user: str, spec: TableSpec, records: Sequence[Mapping[str, Any]], now: str
     ) -> None:
-        """Upsert ``records``; a record stored again loses its tombstone."""
+        """Upsert ``records``; a record stored again loses its tombstone. With history on for
+        ``user`` in this table, the versions follow in the same transaction."""
         if not records:
             return
         names = ["user", *column_names(spec), "_synced_at", "_deleted_at"]
@@ -56,6 +60,8 @@ class SqliteSink(SqliteBase):
         )
         plan = encoding(spec)
         self.conn.executemany(sql, [(user, *encode(plan, r), now, None) for r in records])
+        if self._history_on(user, spec.table):
+            self._versions_after_write(user, spec.table, [r["id"] for r in records], now)
 
     @translated
     def missing_ids(self, user: str, table: str, ids: Sequence[int]) -> list[int]:
@@ -84,36 +90,81 @@ class SqliteSink(SqliteBase):
                 f"mirror table {table} has no column for {', '.join(missing)}",
                 hint="Run `odoosync prepare --restart` so the table is brought up to date.",
             )
-        model = self.conn.execute(
-            "SELECT model FROM _odoosync_fields WHERE table_name = ? LIMIT 1", (table,)
-        ).fetchone()
-        return TableSpec(table=table, model=model[0], columns=tuple(known[f] for f in fields))
+        return TableSpec(
+            table=table, model=self._table_model(table), columns=tuple(known[f] for f in fields)
+        )
 
     def _known_columns(self, table: str) -> dict[str, FieldColumn]:
         cur = self.conn.execute(
-            "SELECT field, type, column_name, name_column FROM _odoosync_fields "
+            "SELECT field, type, column_name, name_column, relation FROM _odoosync_fields "
             "WHERE table_name = ? ORDER BY rowid",
             (table,),
         )
-        return {r[0]: FieldColumn(r[0], r[1], r[2], r[3]) for r in cur.fetchall()}
+        return {r[0]: FieldColumn(r[0], r[1], r[2], r[3], r[4]) for r in cur.fetchall()}
 
     @translated
-    def ensure_table(self, model: str, field_types: Mapping[str, str]) -> TableSpec:
-        """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type)."""
+    def ensure_table(
+        self,
+        model: str,
+        field_types: Mapping[str, str],
+        relations: Mapping[str, str] | None = None,
+    ) -> TableSpec:
+        """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type;
+        ``relations``: many2one name -> comodel), its history table with it, and the views."""
         table = table_name(model)
         with self._write():
-            plan = plan_columns(model, self._known_columns(table), field_types)
+            plan = plan_columns(model, self._known_columns(table), field_types, relations)
+            if not plan.changed:
+                return plan.spec
             self.conn.executemany(
                 "UPDATE _odoosync_fields SET type = ? WHERE table_name = ? AND field = ?",
                 [(ftype, table, name) for name, ftype in plan.retyped],
             )
+            self.conn.executemany(
+                "UPDATE _odoosync_fields SET relation = ? WHERE table_name = ? AND field = ?",
+                [(relation, table, name) for name, relation in plan.relinked],
+            )
             self._create_or_alter(table, plan.new)
             self.conn.executemany(
                 "INSERT INTO _odoosync_fields (table_name, model, field, type, column_name, "
-                "name_column) VALUES (?, ?, ?, ?, ?, ?)",
-                [(table, model, c.field, c.type, c.column, c.name_column) for c in plan.new],
+                "name_column, relation) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (table, model, c.field, c.type, c.column, c.name_column, c.relation)
+                    for c in plan.new
+                ],
             )
+            if self._has_history_table(table):
+                self._ensure_history_table(table)
+            self._refresh_views()
         return plan.spec
+
+    def _refresh_views(self) -> None:
+        """Drop and create again the ``<table>_current`` views of every mirror table."""
+        tables = [
+            MirrorTable(
+                table=name,
+                model=self._table_model(name),
+                columns=tuple(self.db.table(name).columns_dict),
+                fields=tuple(self._known_columns(name).values()),
+            )
+            for name in self._mirror_tables()
+            if self.db.table(name).exists()
+        ]
+        mirror = {t.table for t in tables}
+        for t in tables:
+            view = view_name(t.table)
+            if view in mirror:
+                continue  # a mirrored model's table has that name: it keeps it
+            self.conn.execute(f"DROP VIEW IF EXISTS {quote_identifier(view)}")
+            select = view_select(t, tables)
+            if select is not None:
+                self.conn.execute(f"CREATE VIEW {quote_identifier(view)} AS {select}")
+
+    def _table_model(self, table: str) -> str:
+        row = self.conn.execute(
+            "SELECT model FROM _odoosync_fields WHERE table_name = ? LIMIT 1", (table,)
+        ).fetchone()
+        return str(row[0])
 
     def _create_or_alter(self, table: str, new: Sequence[FieldColumn]) -> None:
         columns: dict[str, str] = {}
@@ -195,7 +246,9 @@ class SqliteSink(SqliteBase):
         return {int(row[names.index("id")]): dict(zip(names, row, strict=True)) for row in cur}
 
     def _clear_rows(self, user: str, tables: Iterable[str]) -> ClearCounts:
+        """Delete ``user``'s rows in ``tables``, their history, and its history switches."""
         counts = ClearCounts()
+        tables = list(tables)
         for table in tables:
             if not self.db.table(table).exists():
                 continue
@@ -204,6 +257,7 @@ class SqliteSink(SqliteBase):
             ).rowcount
             counts.records += n
             counts.tables.append(table)
+        counts.versions = self._clear_history(user, tables)
         return counts
 
     def _mark_gone(
@@ -217,18 +271,23 @@ class SqliteSink(SqliteBase):
         now: str,
         hard_delete: bool,
     ) -> int:
-        """Tombstone (or delete) ``user``'s rows with ids in ``(after, hi_id]`` not listed."""
+        """Tombstone (or delete) ``user``'s rows with ids in ``(after, hi_id]`` not listed; with
+        history on, their open versions close in the same transaction."""
         table = quote_identifier(spec.table)
         bounds = "user = ? AND id > ?" + (" AND id <= ?" if hi_id is not None else "")
         params: list[Any] = [user, after] + ([hi_id] if hi_id is not None else [])
         listed = "id NOT IN (SELECT value FROM json_each(?))"
         if hard_delete:
-            return self.conn.execute(
+            gone = self.conn.execute(
                 f"DELETE FROM {table} WHERE {bounds} AND {listed}",
                 (*params, json.dumps(list(listed_ids))),
             ).rowcount
-        return self.conn.execute(
-            f"UPDATE {table} SET _deleted_at = ? WHERE {bounds} "
-            f"AND _deleted_at IS NULL AND {listed}",
-            (now, *params, json.dumps(list(listed_ids))),
-        ).rowcount
+        else:
+            gone = self.conn.execute(
+                f"UPDATE {table} SET _deleted_at = ? WHERE {bounds} "
+                f"AND _deleted_at IS NULL AND {listed}",
+                (now, *params, json.dumps(list(listed_ids))),
+            ).rowcount
+        if self._history_on(user, spec.table):
+            self._versions_after_gone(user, spec.table, after=after, hi_id=hi_id, now=now)
+        return int(gone)
