@@ -22,6 +22,10 @@ And at the processes: every one exits 0 with no traceback and no "database is lo
 output, and ``status`` read over and over meanwhile (as a monitoring script would) never fails
 (``crashed`` counts the processes and reads that do); every user ends ``done``, and every mirror
 equals its server database record by record.
+
+The users work 1 to 4 of their batches at once (``streams``, by the user's number): a slice
+then ends with several pages in flight, each to be committed by the process that fetched it,
+never fetched again by the next.
 """
 
 from __future__ import annotations
@@ -337,7 +341,8 @@ def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:
     ):
         result.figures[key] = 0
     result.figures["users"] = USERS
-    settings = settings_for(workdir, CONFIG)
+    streams = "".join(f"\n[users.user-db{i}]\nstreams = {1 + i % 4}\n" for i in range(USERS))
+    settings = settings_for(workdir, CONFIG + streams)
     timeout = 90.0 if scale == "short" else 600.0
     with start_simulator(databases=sizes, seed=seed) as sim:
         users: dict[str, str] = {}

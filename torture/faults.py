@@ -27,6 +27,10 @@ must fail with exit 6 and one line; ``status --json`` must show the user ``faile
 ``lastError`` naming the model and the trouble; ``odoosync retry`` then ``odoosync step`` must
 resume from the failed batch's cursor (the simulator's page log shows no page fetched before the
 failure fetched again) and end with the exact mirror.
+
+Both kinds of run work several batches of a user at once (``streams``: alice 3, bob 2, carol
+4): a fault then meets one lane while the others have pages in flight, which must be committed,
+neither lost nor fetched again.
 """
 
 from __future__ import annotations
@@ -80,6 +84,10 @@ page_size = 100
 batch_size = 1000
 id_page_size = 400
 lookback = "15m"
+streams = {streams}
+
+[users.bob]
+streams = 2
 
 [http]
 timeout = 0.5
@@ -245,7 +253,7 @@ class FaultRun:
     def random_runs(self, sim: Simulator) -> None:
         work = self.workdir / "runs"
         work.mkdir()
-        settings = settings_for(work, CONFIG.format(attempts=6))
+        settings = settings_for(work, CONFIG.format(attempts=6, streams=3))
         for name, (database, protocol) in USERS.items():
             creds = sim.credentials(database)
             engine.user_add(
@@ -272,7 +280,7 @@ class FaultRun:
         work = self.workdir / "budget"
         work.mkdir()
         attempts = 3
-        settings = settings_for(work, CONFIG.format(attempts=attempts))
+        settings = settings_for(work, CONFIG.format(attempts=attempts, streams=4))
         creds = sim.credentials("east")
         engine.user_add(
             settings,
