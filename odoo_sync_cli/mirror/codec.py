@@ -169,6 +169,7 @@ def plan_columns(
 
 
 _PLAIN, _MANY2ONE, _JSON, _BOOLEAN, _X2MANY = range(5)
+_SEQUENCES = (list, tuple)
 Encoding = tuple[tuple[str, int, bool], ...]
 
 
@@ -300,19 +301,16 @@ def row_encoder(spec: TableSpec) -> RowEncoder:
             ]
             values += [f"a{i}", f"b{i}"] if named else [f"a{i}"]
         elif kind == _X2MANY:
-            values.append(f"_x2many({v})")
+            values.append(f"x2many_text({v})")
         elif kind == _JSON:
-            values.append(f"(None if {v} is False or {v} is None else _dumps({v}))")
+            values.append(f"(None if {v} is False or {v} is None else json.dumps({v}))")
         else:
             values.append(f"(None if {v} is None else (1 if {v} else 0))")
     values += ["(get('write_date') or None)", "now", "None"]
     lines.append(f"    return ({', '.join(values)},)")
-    scope: dict[str, Any] = {
-        "_SEQUENCES": (list, tuple),
-        "_x2many": x2many_text,
-        "_dumps": json.dumps,
-    }
-    exec(compile("\n".join(lines), f"<row encoder of {spec.table}>", "exec"), scope)
+    # Defined with this module's globals: it calls x2many_text and json.dumps as encode does.
+    scope: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<row encoder of {spec.table}>", "exec"), globals(), scope)
     return cast("RowEncoder", scope["encode_row"])
 
 
