@@ -7,6 +7,7 @@ plain SQL on the mirror), and its page log: no data page is fetched twice, none 
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from odoo_sync_cli.errors import ConfigError
 from odoo_sync_cli.models import FULL, INCREMENTAL, RECONCILE, Batch
 from odoo_sync_cli.progress import BatchFinished, BatchStarted, PageStored, RecordingReporter
 from odoo_sync_cli.simulator.testing import Simulator
-from torture.common import READS, mirror_diff
+from torture.common import READS, history_diff, mirror_diff
 
 FAST_RETRY = {"retry": {"attempts": 1, "wait_initial": 0.01, "wait_max": 0.01, "wait_jitter": 0}}
 
@@ -99,6 +100,38 @@ def test_a_sync_with_streams_equals_the_server_and_reads_each_page_once(
     engine.prepare(settings)
     assert engine.step(settings, streams=4).users[0].status == "done"
     assert mirror_diff(settings, "alice", sim.store, late=()).exact
+
+
+def test_history_with_streams_and_two_users_writing_at_once(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    # Two users' steps in two threads write one file (the writer lock), each with 3 streams,
+    # history on: every page's versions go in with its rows, and agree with the mirror.
+    sim = make_simulator(records=500, seed=8)
+    settings = make_settings(tmp_path, streams=3, history=True)
+    add_user(settings, sim, "alice")
+    add_user(settings, sim, "bob")
+    engine.prepare(settings)
+
+    def sync(name: str) -> None:
+        while engine.user_get(settings, name).status != "done":
+            engine.step(settings, users=[name], max_pages=5)
+
+    def changes_then_sync() -> None:
+        threads = [threading.Thread(target=sync, args=(name,)) for name in ("alice", "bob")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name in ("alice", "bob"):
+            assert mirror_diff(settings, name, sim.store, late=()).exact
+            wrong, examples = history_diff(settings.db_path, name)
+            assert wrong == 0, examples
+
+    changes_then_sync()
+    sim.write("res.partner", sim.store.ids("res.partner")[:40], {"phone": "+1 555 0199"})
+    engine.prepare(settings, full=True)
+    changes_then_sync()
 
 
 @pytest.mark.parametrize("max_pages", [1, 4, 7])
