@@ -26,7 +26,7 @@ from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import ConfigError, OdooSyncError, VerificationError
 from odoo_sync_cli.monitor import StatusServer
 from odoo_sync_cli.odoo import AUTO, PROTOCOLS
-from odoo_sync_cli.scheduler import Scheduler, stop_on_signals
+from odoo_sync_cli.scheduler import WORKERS_CEILING, Scheduler, stop_on_signals
 
 
 @dataclass
@@ -223,6 +223,13 @@ UserOpt = Annotated[
     typer.Option("--user", "-u", help="A user's name; repeat for several. Default: every user."),
 ]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every user (the default without --user).")]
+StreamsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--streams",
+        help="Batches of one user read at once (default: each user's `streams` setting, 1).",
+    ),
+]
 
 
 def _users(user: list[str] | None, all_users: bool) -> list[str] | None:
@@ -379,6 +386,7 @@ def step(
     max_pages: Annotated[
         int | None, typer.Option("--max-pages", help="Read at most this many pages.")
     ] = None,
+    streams: StreamsOpt = None,
 ) -> None:
     """Work the planned batches page by page until the budget ends or the sync is done."""
     settings = _state(ctx).settings()
@@ -388,6 +396,7 @@ def step(
         max_seconds=max_seconds,
         max_pages=max_pages,
         reporter=render.StepPrinter(),
+        streams=streams,
     )
     render.step_report(report)
     if report.errors:
@@ -469,8 +478,14 @@ def loop(
         typer.Option("--once", help="Exit once no selected user has work left (for cron)."),
     ] = False,
     workers: Annotated[
-        int, typer.Option("--workers", help="How many users sync at the same time.")
-    ] = 4,
+        int | None,
+        typer.Option(
+            "--workers",
+            help="How many users sync at the same time (default: as many as have work, "
+            f"up to {WORKERS_CEILING}).",
+        ),
+    ] = None,
+    streams: StreamsOpt = None,
     user: UserOpt = None,
     slice_seconds: Annotated[
         float,
@@ -515,6 +530,7 @@ def loop(
         once=once,
         workers=workers,
         slice_seconds=slice_seconds,
+        streams=streams,
     )
     with render.loop_reporter(verbose=verbose, quiet=quiet, log_file=log_file) as reporter:
         scheduler.reporter = reporter

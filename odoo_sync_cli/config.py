@@ -40,6 +40,8 @@ CONFIG_FILE_NAME = "odoosync.toml"
 DB_FILE_NAME = "odoosync.db"
 CREDENTIALS_FILE_NAME = "credentials.toml"
 ENV_PREFIX = "ODOOSYNC_"
+# Batches of one user read at once at most: more would hammer one server for little gain.
+MAX_STREAMS = 16
 
 # The chatter and technical relations: on a real Odoo 19 they cost about a third of a full
 # partner read and carry nothing a mirror of business records needs.
@@ -253,6 +255,7 @@ class UserOverrides(_Strict):
     reconcile: ReconcileEvery | None = None
     refresh: Seconds | None = None
     hard_delete: bool | None = None
+    streams: int | None = Field(default=None, ge=1, le=MAX_STREAMS)
     history: bool | None = None
     modules: list[str] | None = None
 
@@ -290,6 +293,7 @@ class UserSettings:
     refresh: float
     hard_delete: bool
     modules: tuple[Module, ...]
+    streams: int = 1
 
     def module(self, name: str) -> Module:
         for module in self.modules:
@@ -339,6 +343,9 @@ class Settings(BaseSettings):
     reconcile: ReconcileEvery = 1
     refresh: Seconds = 3600.0
     hard_delete: bool = False
+    # How many of a user's batches are read at once (off by default: a small Odoo should not
+    # be hammered; a prefork one serves several at once).
+    streams: int = Field(default=1, ge=1, le=MAX_STREAMS)
     # Keep every version of each record in <table>_history (mirror/history.py).
     history: bool = False
     http: HttpSettings = HttpSettings()
@@ -447,6 +454,7 @@ class Settings(BaseSettings):
             refresh=self.refresh if o.refresh is None else o.refresh,
             hard_delete=self.hard_delete if o.hard_delete is None else o.hard_delete,
             modules=modules,
+            streams=o.streams or self.streams,
         )
 
 

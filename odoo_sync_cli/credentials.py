@@ -31,6 +31,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -62,6 +63,11 @@ SERVICE = "odoosync"  # the keyring's service name for every entry
 KEY_ENV = "ODOOSYNC_SECRET_KEY"
 _TOKEN_VERSION = 1
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The credentials file as last parsed, per path, with the stat that identifies that version:
+# the loop reads one secret per user turn, and parsing a file of many users for each would cost
+# in proportion to users squared. A write replaces the file (another inode, another mtime).
+_PARSED: dict[Path, tuple[tuple[int, int, int, int], dict[str, Any]]] = {}
+_PARSED_GUARD = threading.Lock()
 _MAKE_KEY = "make one with `openssl rand -base64 32 | tr '+/' '-_'`"
 
 
@@ -390,6 +396,11 @@ class SecretStores:
                 hint="Check its permissions, or point ODOOSYNC_CREDENTIALS_FILE elsewhere.",
             ) from exc
         _refuse_open_mode(path, info, "credentials file")
+        version = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+        with _PARSED_GUARD:
+            known = _PARSED.get(path)
+        if known is not None and known[0] == version:
+            return dict(known[1])  # callers replace or drop whole entries, never edit one
         try:
             with path.open("rb") as fh:
                 data = tomllib.load(fh)
@@ -405,7 +416,9 @@ class SecretStores:
                 f"cannot read the credentials file {path} ({exc.strerror})",
                 hint="Check its permissions, or point ODOOSYNC_CREDENTIALS_FILE elsewhere.",
             ) from exc
-        return data
+        with _PARSED_GUARD:
+            _PARSED[path] = (version, data)
+        return dict(data)
 
     def _write_file(self, data: Mapping[str, Any]) -> None:
         import tomli_w

@@ -162,6 +162,9 @@ class ModuleRow:
     last_count: int | None
     in_plan: bool
     last_synced_at: str | None
+    # The many2one fields read with their display name (those whose comodel no module of the
+    # user mirrors); None: a plan made before this was decided, where every one is.
+    names: tuple[str, ...] | None = None
 
     def domain_list(self) -> list[Any]:
         """The module filter the plan was made with."""
@@ -182,6 +185,8 @@ class ModulePlan:
     note: str | None = None
     candidate: str | None = None
     count: int | None = None
+    # The many2one fields to read with their display name (see ModuleRow.names).
+    names: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- plans and batches

@@ -1,14 +1,21 @@
 """One page of a batch: fetch it from Odoo, then commit it with its cursor in one transaction.
 
-A data page is ``search_read(model, filter + bounds + [('id', '>', cursor)], fields,
-order='id asc', limit=page_size, context={'active_test': False})``. A reconcile page lists ids the
-same way, reads only the ids the mirror lacks, and marks gone the mirror ids the listing skipped.
+A data page is ``read_page(model, filter + bounds + [('id', '>', cursor)], fields,
+names=..., order='id asc', limit=page_size, context={'active_test': False})``: on Odoo 17 and
+later one ``web_search_read`` that formats only the display names a module needs (those of
+many2one fields whose comodel the user does not mirror), else ``search_read``. A reconcile page
+lists ids the same way, reads only the ids the mirror lacks, and marks gone the mirror ids the
+listing skipped.
+
+Fetching and committing are apart (:func:`fetch_page`, :func:`commit_page`) so that several
+threads can read pages while one commits them (``engine/streams.py``); a page's next domain
+depends only on the last id of the page before, so it can be asked for before that one is
+stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +44,25 @@ class PageResult:
     removed: int = 0
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How a module's pages are read: its columns, its filter, and the many2one fields that
+    come with their display name (the others come as bare ids; their ``_name`` column stays
+    empty)."""
+
+    spec: TableSpec
+    domain: Sequence[Any]
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, spec: TableSpec, domain: Sequence[Any], names: Sequence[str] | None) -> Reading:
+        """``names`` None (a plan made before they were chosen): every many2one is named."""
+        if names is None:
+            names = [c.field for c in spec.columns if c.type == "many2one"]
+        fields = set(spec.fields)
+        return cls(spec, list(domain), tuple(n for n in names if n in fields))
+
+
 Records = list[dict[str, Any]]
 
 
@@ -57,50 +83,60 @@ def list_ids(client: OdooClient, model: str, domain: Sequence[Any], page: int) -
         cursor = ids[-1]
 
 
-class ReadAhead:
-    """Fetch a batch's next page while the current one is being stored.
+def fetch_page(
+    client: OdooClient, batch: Batch, reading: Reading, page_size: int, cursor: int
+) -> Records:
+    """The page of a full or incremental batch that follows ``cursor``."""
+    domain = page_domain(
+        reading.domain, cursor=cursor, hi_id=batch.hi_id, window_lo=batch.window_lo
+    )
+    return client.read_page(
+        batch.model,
+        domain,
+        reading.spec.fields,
+        names=reading.names,
+        order=ORDER_BY_ID,
+        limit=page_size,
+        context=dict(NO_ACTIVE_TEST),
+    )
 
-    The next page's domain depends only on the last id of the current page, so it can be asked
-    for before the current page is written. The page is only taken by the call that asks for the
-    same batch and cursor; anything else throws it away unread, so correctness never depends on
-    it. It overlaps the server's work and the network with SQLite's.
-    """
 
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._key: tuple[int, int] | None = None
-        self._future: Future[Records] | None = None
+def page_end(batch: Batch, records: Records, page_size: int) -> tuple[int, bool]:
+    """The cursor after ``records`` and whether they end the batch (CursorError when the
+    server answered out of id order)."""
+    ids = [r.get("id") for r in records]
+    cursor = advance_cursor(batch.cursor, ids)  # type: ignore[arg-type]
+    return cursor, page_is_last(ids, page_size, batch.hi_id)  # type: ignore[arg-type]
 
-    def pending(self, batch: Batch) -> bool:
-        """Whether a page for this batch and cursor is on its way."""
-        return self._future is not None and self._key == (batch.id, batch.cursor)
 
-    def take(self, batch: Batch, fetch: Callable[[], Records]) -> Records:
-        """The page read ahead for this batch and cursor, else a fresh fetch."""
-        if self._future is not None and self._key == (batch.id, batch.cursor):
-            future, self._future, self._key = self._future, None, None
-            return future.result()
-        self.discard()
-        return fetch()
+def commit_page(
+    sink: RecordSink,
+    lease: Lease,
+    batch: Batch,
+    reading: Reading,
+    records: Records,
+    cursor: int,
+    done: bool,
+) -> PageResult:
+    """Store a fetched page and move its batch's cursor, in one transaction."""
+    sink.write_page(
+        Page(lease=lease, batch=batch, spec=reading.spec, records=records, cursor=cursor, done=done)
+    )
+    return PageResult(_after(batch, cursor, len(records), done), len(records), done)
 
-    def start(self, batch_id: int, cursor: int, fetch: Callable[[], Records]) -> None:
-        self.discard()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="odoosync-read-ahead")
-        self._key = (batch_id, cursor)
-        self._future = self._pool.submit(fetch)
 
-    def discard(self) -> None:
-        future, self._future, self._key = self._future, None, None
-        if future is not None and not future.cancel():
-            # Wait, so that no request of ours is still running when the client closes.
-            future.exception()
-
-    def close(self) -> None:
-        self.discard()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+def run_page(
+    client: OdooClient,
+    sink: RecordSink,
+    lease: Lease,
+    batch: Batch,
+    reading: Reading,
+    page_size: int,
+) -> PageResult:
+    """Read and store the next page of a full or incremental batch."""
+    records = fetch_page(client, batch, reading, page_size, batch.cursor)
+    cursor, done = page_end(batch, records, page_size)
+    return commit_page(sink, lease, batch, reading, records, cursor, done)
 
 
 def _after(batch: Batch, cursor: int, count: int, done: bool) -> Batch:
@@ -113,65 +149,12 @@ def _after(batch: Batch, cursor: int, count: int, done: bool) -> Batch:
     )
 
 
-def run_page(
-    client: OdooClient,
-    sink: RecordSink,
-    lease: Lease,
-    batch: Batch,
-    spec: TableSpec,
-    module_filter: Sequence[Any],
-    page_size: int,
-    *,
-    read_ahead: ReadAhead | None = None,
-    more: bool = True,
-) -> PageResult:
-    """Read and store the next page of a full or incremental batch.
-
-    With ``read_ahead``, the following page is requested before this one is stored.
-    """
-
-    def fetch(cursor: int) -> Records:
-        domain = page_domain(
-            module_filter, cursor=cursor, hi_id=batch.hi_id, window_lo=batch.window_lo
-        )
-        return client.search_read(
-            batch.model,
-            domain,
-            spec.fields,
-            order=ORDER_BY_ID,
-            limit=page_size,
-            context=dict(NO_ACTIVE_TEST),
-        )
-
-    if read_ahead is None:
-        records = fetch(batch.cursor)
-    else:
-        records = read_ahead.take(batch, lambda: fetch(batch.cursor))
-    ids = [r.get("id") for r in records]
-    cursor = advance_cursor(batch.cursor, ids)  # type: ignore[arg-type]
-    done = page_is_last(ids, page_size, batch.hi_id)  # type: ignore[arg-type]
-    if read_ahead is not None and more and not done:
-        read_ahead.start(batch.id, cursor, lambda: fetch(cursor))
-    sink.write_page(
-        Page(
-            lease=lease,
-            batch=batch,
-            spec=spec,
-            records=records,
-            cursor=cursor,
-            done=done,
-        )
-    )
-    return PageResult(_after(batch, cursor, len(records), done), len(records), done)
-
-
 def run_reconcile_page(
     client: OdooClient,
     sink: RecordSink,
     lease: Lease,
     batch: Batch,
-    spec: TableSpec,
-    module_filter: Sequence[Any],
+    reading: Reading,
     *,
     id_page_size: int,
     page_size: int,
@@ -180,23 +163,24 @@ def run_reconcile_page(
     """Compare one page of the server's ids with the mirror, both ways, and store the result."""
     ids = client.search(
         batch.model,
-        id_list_domain(module_filter, cursor=batch.cursor),
+        id_list_domain(reading.domain, cursor=batch.cursor),
         order=ORDER_BY_ID,
         limit=id_page_size,
         context=dict(NO_ACTIVE_TEST),
     )
     cursor = advance_cursor(batch.cursor, ids)
     done = len(ids) < id_page_size
-    missing = sink.missing_ids(lease.user, spec.table, ids)
-    records: list[dict[str, Any]] = []
+    missing = sink.missing_ids(lease.user, reading.spec.table, ids)
+    records: Records = []
     for start in range(0, len(missing), page_size):
         chunk = missing[start : start + page_size]
-        # search_read, not read: it gives x2many values exactly as the data pages do.
+        # Read as the data pages read: the same x2many values, the same names.
         records.extend(
-            client.search_read(
+            client.read_page(
                 batch.model,
-                and_domains(module_filter, [["id", "in", chunk]]),
-                spec.fields,
+                and_domains(reading.domain, [["id", "in", chunk]]),
+                reading.spec.fields,
+                names=reading.names,
                 order=ORDER_BY_ID,
                 context=dict(NO_ACTIVE_TEST),
             )
@@ -205,7 +189,7 @@ def run_reconcile_page(
         ReconcilePage(
             lease=lease,
             batch=batch,
-            spec=spec,
+            spec=reading.spec,
             records=records,
             cursor=cursor,
             done=done,

@@ -80,8 +80,20 @@ BUSY = "busy"
 
 # How long to wait before asking again for a user whose lease another process holds.
 BUSY_RECHECK_SECONDS = 1.0
+# Users synced at once at most unless --workers says otherwise. A turn mostly waits for Odoo,
+# so a thread per user with work hides the latency; the ceiling bounds what that costs: each
+# turn holds an HTTP connection, a database connection and up to two pages per stream.
+WORKERS_CEILING = 32
 # The main thread wakes at least this often, so an abort is seen at once.
 POLL_SECONDS = 0.2
+
+
+def concurrency(with_work: int, workers: int | None, ceiling: int = WORKERS_CEILING) -> int:
+    """How many users may sync at once: ``workers`` when given, else one per user with work,
+    at most ``ceiling``, at least one."""
+    if workers is not None:
+        return workers
+    return max(1, min(with_work, ceiling))
 
 
 @dataclass(frozen=True)
@@ -191,8 +203,9 @@ class Scheduler:
         users: Sequence[str] | None = None,
         interval: float = 10.0,
         once: bool = False,
-        workers: int = 4,
+        workers: int | None = None,
         slice_seconds: float = 5.0,
+        streams: int | None = None,
         backoff: Backoff | None = None,
         busy_recheck: float = BUSY_RECHECK_SECONDS,
         reporter: Reporter | None = None,
@@ -201,8 +214,9 @@ class Scheduler:
     ) -> None:
         if interval <= 0:
             raise ConfigError("--interval must be more than 0 seconds")
-        if workers < 1:
+        if workers is not None and workers < 1:
             raise ConfigError("--workers must be 1 or more")
+        engine.check_streams(streams)
         if slice_seconds <= 0:
             raise ConfigError("--slice-seconds must be more than 0")
         self.settings = settings
@@ -210,6 +224,7 @@ class Scheduler:
         self.interval = interval
         self.once = once
         self.workers = workers
+        self.streams = streams
         self.slice_seconds = slice_seconds
         self.backoff = backoff or Backoff()
         self.busy_recheck = busy_recheck
@@ -275,7 +290,8 @@ class Scheduler:
                 "uptimeSeconds": None if self._started is None else round(now - self._started, 1),
                 "ticks": self._ticks,
                 "lastTickAt": self._last_tick_at,
-                "workers": self.workers,
+                "workers": self._limit(),
+                "workersMax": self.workers or WORKERS_CEILING,
                 "running": sorted(self._running),
                 "ready": list(self._ready),
                 "waiting": waiting,
@@ -306,7 +322,10 @@ class Scheduler:
                 engine.user_get(self.settings, name)  # an unknown name fails before any work
         self._started = started = self.clock()
         self._started_at = utc_now()
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="odoosync-worker")
+        # Threads start only when needed: a pool as wide as the ceiling costs nothing idle.
+        pool = ThreadPoolExecutor(
+            max_workers=self.workers or WORKERS_CEILING, thread_name_prefix="odoosync-worker"
+        )
         futures: dict[Future[_Outcome], str] = {}
         next_tick = started
         try:
@@ -408,9 +427,13 @@ class Scheduler:
         refresh = self.settings.for_user(user.name).refresh
         return is_due(parse_timestamp(user.last_success), refresh, datetime.now(UTC))
 
+    def _limit(self) -> int:
+        """Users that may sync at once now (the lock held or not: a figure, not a decision)."""
+        return concurrency(len(self._ready) + len(self._running), self.workers)
+
     def _submit(self, pool: ThreadPoolExecutor, futures: dict[Future[_Outcome], str]) -> None:
         with self._lock:
-            while self._ready and len(self._running) < self.workers:
+            while self._ready and len(self._running) < self._limit():
                 name = self._ready.popleft()
                 self._running.add(name)
                 futures[pool.submit(self._turn, name)] = name
@@ -511,6 +534,7 @@ class Scheduler:
             reporter=self.reporter,
             connect=self.connect,
             stop=self._stop.is_set,
+            streams=self.streams,
         )
         # No step of the user at all: the slice ended before its first page (opening the
         # database took it all); the user is still in progress and goes back in line.

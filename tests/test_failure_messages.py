@@ -51,7 +51,7 @@ def test_failure_past_the_retries_says_so_and_how_to_resume(
     _add(settings, sim)
     engine.prepare(settings)
     engine.step(settings, max_pages=2)
-    sim.script_faults(["503"] * 3, match={"method": "search_read"})
+    sim.script_faults(["503"] * 3, match={"method": "web_search_read"})
     runner = CliRunner()
     config = tmp_path / "odoosync.toml"
     config.write_text(
@@ -85,7 +85,7 @@ def test_a_failure_on_the_first_try_claims_no_retries(
     )
     _add(settings, sim)
     engine.prepare(settings)
-    sim.script_faults(["502"], match={"method": "search_read"})
+    sim.script_faults(["502"], match={"method": "web_search_read"})
     report = engine.step(settings)
     assert report.errors
     message = str(report.errors[0])

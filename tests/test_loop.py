@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 import typer
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from rich.console import Console
@@ -41,7 +43,7 @@ from odoo_sync_cli.progress import (
     UserState,
     UserTotals,
 )
-from odoo_sync_cli.scheduler import Backoff, Scheduler
+from odoo_sync_cli.scheduler import WORKERS_CEILING, Backoff, Scheduler, concurrency
 from odoo_sync_cli.simulator.testing import Simulator
 from tests.backends import Backend
 
@@ -72,8 +74,10 @@ def add_user(
 
 
 def assert_mirror_equals(settings: Settings, user: str, sim: Simulator, database: str) -> None:
-    """Every module's live mirror rows equal the simulator's rows, every mirrored field."""
+    """Every module's live mirror rows equal the simulator's rows, every mirrored field (a
+    many2one whose comodel the user mirrors without its name)."""
     sim_store = sim.stores[database]
+    mirrored = {m.model for m in settings.for_user(user).modules}
     with mirror.open_mirror(settings) as store:
         for module in settings.for_user(user).modules:
             mine = store.read_records(user, module.table)
@@ -82,8 +86,12 @@ def assert_mirror_equals(settings: Settings, user: str, sim: Simulator, database
             )
             assert ids, module.name
             fields = list(mine[0])
+            specs = sim_store.registry[module.model].fields
+            unnamed = {
+                f for f in fields if specs[f].type == "many2one" and specs[f].relation in mirrored
+            }
             theirs = [
-                {f: row[f] for f in fields}
+                {f: [row[f][0], None] if f in unnamed and row[f] else row[f] for f in fields}
                 for row in sim_store.exact_rows(module.model)
                 if row["id"] in ids
             ]
@@ -331,7 +339,8 @@ def test_status_endpoint_serves_the_status_json_and_health(
             assert health.status_code == 200, health.text
             loop = health.json()["loop"]
             assert health.json()["ok"] is True and loop["status"] == "running"
-            assert loop["ticks"] >= 1 and loop["workers"] == 4
+            assert loop["ticks"] >= 1 and loop["workersMax"] == WORKERS_CEILING
+            assert loop["workers"] == 1, "nobody has work: one turn at a time is enough"
             missing = http.get("/nope")
             assert missing.status_code == 404 and "/odoo/status" in missing.json()["paths"]
             assert "/metrics" in missing.json()["paths"]
@@ -505,3 +514,18 @@ def test_status_endpoint_defaults_to_loopback() -> None:
     loop = typer.main.get_command(app).commands["loop"]  # type: ignore[attr-defined]
     host = next(p for p in loop.params if p.name == "http_host")
     assert host.default == "127.0.0.1"
+
+
+@given(
+    st.integers(min_value=0, max_value=500),
+    st.one_of(st.none(), st.integers(min_value=1, max_value=64)),
+)
+def test_concurrency_is_one_per_user_with_work_up_to_the_ceiling(
+    with_work: int, workers: int | None
+) -> None:
+    got = concurrency(with_work, workers)
+    if workers is not None:
+        assert got == workers, "--workers wins"
+    else:
+        assert 1 <= got <= WORKERS_CEILING
+        assert got == max(1, min(with_work, WORKERS_CEILING))

@@ -82,7 +82,6 @@ def test_values_and_columns_count(synced: tuple[Settings, Simulator]) -> None:
     store = sim.store
     rows = {r["id"]: r for r in store.exact_rows("res.partner")}
     with_children = next(rid for rid, r in rows.items() if len(r["child_ids"]) > 1)
-    other = next(rid for rid in rows if rid != with_children)
 
     reversed_ids = list(reversed(rows[with_children]["child_ids"]))
     damage(
@@ -93,17 +92,32 @@ def test_values_and_columns_count(synced: tuple[Settings, Simulator]) -> None:
     )
     assert mirror_diff(settings, "alice", store).exact, "x2many are compared as sets"
 
-    damage(settings, "UPDATE res_partner SET parent_id_name = 'Someone else' WHERE id = ?", other)
+    # A many2one to a model nobody mirrors keeps its display name.
+    named = next(rid for rid, r in rows.items() if r["country_id"] and rid != with_children)
+    damage(settings, "UPDATE res_partner SET country_id_name = 'Atlantis' WHERE id = ?", named)
     diff = mirror_diff(settings, "alice", store)
     assert figures(diff) == (0, 0, 1, 0, 0)
-    assert "parent_id_name" in diff.examples[0]
+    assert "country_id_name" in diff.examples[0]
+    damage(
+        settings,
+        "UPDATE res_partner SET country_id_name = ? WHERE id = ?",
+        rows[named]["country_id"][1],
+        named,
+    )
+    assert mirror_diff(settings, "alice", store).exact
 
+    # Partners are mirrored: a partner's parent_id is its id alone, with no name.
+    child = next(rid for rid, r in rows.items() if r["parent_id"])
     damage(
         settings,
         "UPDATE res_partner SET parent_id_name = ? WHERE id = ?",
-        (rows[other]["parent_id"] or [None, None])[1],
-        other,
+        rows[child]["parent_id"][1],
+        child,
     )
+    diff = mirror_diff(settings, "alice", store)
+    assert figures(diff) == (0, 0, 1, 0, 0)
+    assert "parent_id_name" in diff.examples[0]
+    damage(settings, "UPDATE res_partner SET parent_id_name = NULL WHERE id = ?", child)
     damage(settings, "DROP VIEW res_partner_current")  # it shows the column: SQLite keeps it
     damage(settings, "ALTER TABLE res_partner DROP COLUMN comment")
     diff = mirror_diff(settings, "alice", store)

@@ -7,6 +7,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,45 @@ def test_a_locked_database_is_a_store_error(store: SqliteMirror, db_path: Path) 
             store.set_status("alice", DONE)
         other.conn.execute("ROLLBACK")
     assert store.get_user("alice").status == NOT_STARTED  # type: ignore[union-attr]
+
+
+def test_threads_of_one_process_take_turns_at_the_writer(db_path: Path, store: Any) -> None:
+    # With no busy wait at all, only the per-file writer lock keeps the threads' connections
+    # from meeting "database is locked": each waits for the lock, never for SQLite.
+    store.add_user(
+        name="bob",
+        url="http://127.0.0.1:1",
+        database="odoo",
+        login="admin",
+        protocol="auto",
+        location=SecretLocation("env", "BOB_KEY"),
+    )
+    link = db_path.parent / "link.db"
+    link.symlink_to(db_path)
+    errors: list[BaseException] = []
+    ready = threading.Barrier(6)
+
+    def work(i: int) -> None:
+        try:
+            with SqliteMirror.open(db_path if i % 2 else link) as s:
+                s.conn.execute("PRAGMA busy_timeout = 0")
+                ready.wait()
+                for n in range(40):
+                    s.record_error("alice" if i % 2 else "bob", f"thread {i} write {n}")
+        except BaseException as exc:  # any thread's failure is the test's
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sqlite_connection.writer_lock(link) is sqlite_connection.writer_lock(db_path)
+    assert sqlite_connection.writer_lock(db_path.parent / "other.db") is not (
+        sqlite_connection.writer_lock(db_path)
+    )
+    assert store.get_user("bob").last_error.startswith("thread ")  # type: ignore[union-attr]
 
 
 def test_sqlite_column_types(store: SqliteMirror) -> None:

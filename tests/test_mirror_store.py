@@ -45,6 +45,7 @@ MIGRATION_NAMES = [
     "m004_x2many_sorted",
     "m005_batch_restored",
     "m006_history_and_comodels",
+    "m007_module_names",
 ]
 
 PARTNER_FIELDS = {

@@ -182,6 +182,26 @@ def test_many_writers_lose_no_entry(tmp_path: Path) -> None:
     assert len(tomllib.loads(s.credentials_file.read_text())) == 12
 
 
+def test_the_credentials_file_is_read_again_whenever_it_changed(tmp_path: Path) -> None:
+    # The parsed file is kept between reads (the loop reads a secret per user turn): a file
+    # another process rewrote, or one edited in place to the same size, is parsed again.
+    s = stores(tmp_path)
+    location = s.put(FILE, ACCOUNT, "kay@m1", SECRET)
+    credential = Credential(ACCOUNT, location)
+    assert s.get(credential) == SECRET
+    stores(tmp_path).put(FILE, ACCOUNT, "kay@m1", SecretStr("rotated-by-another-process"))
+    assert s.get(credential).get_secret_value() == "rotated-by-another-process"
+    path = s.credentials_file
+    text = path.read_text()
+    with path.open("r+") as fh:  # same inode, same size, another secret
+        fh.write(text.replace("rotated-by-another-process", "edited-by-hand-in-place-xx"))
+    # A hand edit comes a moment later: the file's time moves on (the kernel's file clock ticks
+    # in milliseconds, this test in microseconds).
+    before = path.stat().st_mtime_ns
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+    assert s.get(credential).get_secret_value() == "edited-by-hand-in-place-xx"
+
+
 @pytest.mark.parametrize(
     ("spoil", "says"),
     [

@@ -106,13 +106,22 @@ def test_missing_extra_and_many2one_differences_are_named(sim: Simulator, config
     assert run(config, "test-complete", "--yes", "--sample", "0").exit_code == 0
 
     rows = sim.store.exact_rows("res.partner")
-    linked = next(r for r in rows if r["parent_id"])
     gone = rows[-1]["id"]
+    kept = rows[1:-1]
+    linked = next(r for r in kept if r["country_id"])
+    child = next(r for r in kept if r["parent_id"] and r is not linked)
     db = settings.db_path
     tamper(
         db,
-        "UPDATE res_partner SET parent_id_name = 'Someone Else' WHERE user = 'alice' AND id = ?",
+        "UPDATE res_partner SET country_id_name = 'Atlantis' WHERE user = 'alice' AND id = ?",
         linked["id"],
+    )
+    # Partners are mirrored: a partner's parent_id is its id alone, its name is not compared.
+    tamper(
+        db,
+        "UPDATE res_partner SET parent_id_name = 'Stale', parent_id = parent_id + 1000 "
+        "WHERE user = 'alice' AND id = ?",
+        child["id"],
     )
     tamper(db, "DELETE FROM res_partner WHERE user = 'alice' AND id = ?", gone)
     tamper(db, "UPDATE res_partner SET id = 999999 WHERE user = 'alice' AND id = ?", rows[0]["id"])
@@ -123,8 +132,10 @@ def test_missing_extra_and_many2one_differences_are_named(sim: Simulator, config
     assert "holds 299 record(s), Odoo counts 300" in out
     assert f"2 id(s) in Odoo are missing from the mirror: {rows[0]['id']}, {gone}" in out
     assert "1 id(s) in the mirror are not in Odoo: 999999" in out
-    assert f"res.partner id {linked['id']} field parent_id (display name)" in out
-    assert "'Someone Else'" in out and repr(linked["parent_id"][1]) in out
+    assert f"res.partner id {linked['id']} field country_id (display name)" in out
+    assert "'Atlantis'" in out and repr(linked["country_id"][1]) in out
+    assert f"res.partner id {child['id']} field parent_id:" in out
+    assert "parent_id (display name)" not in out
 
 
 def test_the_full_check_catches_a_row_altered_after_the_sync(sim: Simulator, config: Path) -> None:

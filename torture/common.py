@@ -29,6 +29,10 @@ from odoo_sync_cli.simulator.store import SimStore
 
 Scale = Literal["short", "long"]
 
+# The methods a page of records is read with: web_search_read on Odoo 17 and later (with a
+# field specification), search_read before.
+READS = ("search_read", "web_search_read")
+
 # Figures that must be 0 in every campaign, whatever else it counts. ``extra``: records in a
 # mirror that the server does not hold (or that left the module's filter); ``restored``:
 # records reconcile had to read back though no late commit explains them (see mirror_diff);
@@ -262,6 +266,7 @@ def mirror_diff(
     late: Iterable[tuple[str, int]] | None = None,
     before: Mapping[str, set[int]] | None = None,
     only: Mapping[str, Iterable[str]] | None = None,
+    mirrored_models: frozenset[str] | None = None,
 ) -> MirrorDiff:
     """Compare ``user``'s mirror with the simulator's stored records, every module, every field.
 
@@ -279,6 +284,9 @@ def mirror_diff(
 
     ``only`` (model -> field names) is for a module whose settings name its ``fields``: those
     are compared, with ``id``, ``write_date`` and ``active``, which every module mirrors.
+
+    ``mirrored_models``: the models the user's modules mirror (a many2one to one of them has
+    no name); the six default ones unless given.
     """
     diff = MirrorDiff()
     db = Where.of(settings)
@@ -289,6 +297,7 @@ def mirror_diff(
         if only is not None and mirrored.model in only:
             chosen = {"id", "write_date", "active", *only[mirrored.model]}
             fields = {name: ftype for name, ftype in fields.items() if name in chosen}
+        unnamed = unnamed_fields(server, mirrored.model, mirrored_models or MIRRORED_MODELS)
         theirs = {row["id"]: row for row in server.exact_rows(mirrored.model) if mirrored.keep(row)}
         columns, rows = _mirror_rows(db, mirrored.table, user)
         seen = {row["id"]: row for row in rows if row["_deleted_at"] is None}
@@ -306,7 +315,7 @@ def mirror_diff(
         if absent and theirs:
             diff.note(f"{mirrored.table} has no column {', '.join(absent[:5])}")
         for rid in sorted(seen.keys() & theirs.keys()):
-            wrong = _differences(fields, theirs[rid], seen[rid], columns)
+            wrong = _differences(fields, theirs[rid], seen[rid], columns, unnamed)
             if wrong:
                 diff.differing += 1
                 diff.note(f"{mirrored.model} {rid}: " + "; ".join(wrong[:3]))
@@ -358,6 +367,31 @@ MIRRORED = (
 )
 
 
+# Every model the campaigns' users mirror (README: the six default modules). A many2one whose
+# comodel is one of them is mirrored as its id alone, its ``<field>_name`` column left NULL (the
+# current name is in the comodel's own table); any other many2one also keeps its display name.
+MIRRORED_MODELS = frozenset(
+    {
+        "res.partner",
+        "sale.order",
+        "account.move",
+        "hr.employee",
+        "sale.order.line",
+        "account.move.line",
+    }
+)
+
+
+def unnamed_fields(server: SimStore, model: str, mirrored: frozenset[str]) -> frozenset[str]:
+    """The many2one fields of ``model`` whose comodel is in ``mirrored``, from the simulator's
+    own schema: their ``_name`` column must stay NULL."""
+    return frozenset(
+        name
+        for name, spec in server.registry[model].fields.items()
+        if spec.type == "many2one" and spec.relation in mirrored
+    )
+
+
 def expected_fields(server: SimStore, model: str) -> dict[str, str]:
     """The fields a default module mirrors (name -> type), from the simulator's own schema:
     every stored field except binary and properties fields and the chatter relations, plus
@@ -375,15 +409,17 @@ def expected_fields(server: SimStore, model: str) -> dict[str, str]:
     return out
 
 
-def expected_cells(name: str, ftype: str, value: Any) -> dict[str, Any]:
+def expected_cells(name: str, ftype: str, value: Any, *, named: bool = True) -> dict[str, Any]:
     """The columns one server value fills, and what each must hold (README's "Tables").
 
     x2many cells hold the ids as a JSON array, compared as a set (Odoo's order of them is not
-    stable); ``json`` cells hold JSON, compared decoded.
+    stable); ``json`` cells hold JSON, compared decoded. A many2one not ``named`` (its comodel
+    is mirrored) has a NULL ``_name``.
     """
     empty = value is False or value is None
     if ftype == "many2one":
-        return {name: None if empty else value[0], f"{name}_name": None if empty else value[1]}
+        name_cell = None if empty or not named else value[1]
+        return {name: None if empty else value[0], f"{name}_name": name_cell}
     if ftype in ("one2many", "many2many"):
         return {name: _IdSet(value or [])}
     if ftype == "json":
@@ -444,11 +480,16 @@ def _same(stored: Any, want: Any) -> bool:
 
 
 def _differences(
-    fields: Mapping[str, str], row: Mapping[str, Any], stored: Mapping[str, Any], columns: set[str]
+    fields: Mapping[str, str],
+    row: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    columns: set[str],
+    unnamed: frozenset[str],
 ) -> list[str]:
     wrong: list[str] = []
     for name, ftype in fields.items():
-        for column, want in expected_cells(name, ftype, row.get(name, False)).items():
+        value = row.get(name, False)
+        for column, want in expected_cells(name, ftype, value, named=name not in unnamed).items():
             if column not in columns:
                 wrong.append(f"{column} not in the mirror")
             elif not _same(stored[column], want):

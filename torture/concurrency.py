@@ -8,11 +8,12 @@ after ``clear``, so both kinds of plan meet contention.
 
 What is counted, per round, at the simulator:
 
-- **pages fetched twice** (the ``duplicated`` figure): a data page is one ``search_read`` ordered
-  by ``id asc`` (a batch page, or reconcile's read of missing ids); it is fetched twice when the
-  same request (database, model, domain, fields, order, limit, offset) was answered more than
-  once in the round. Id listings (``search``) are not data pages: prepare and reconcile
-  legitimately list the same ids once each.
+- **pages fetched twice** (the ``duplicated`` figure): a data page is one ``search_read`` or
+  ``web_search_read`` (Odoo 17 and later) ordered by ``id asc`` (a batch page, or reconcile's
+  read of missing ids); it is fetched twice when the same request (database, model, domain,
+  fields, order, limit, offset) was answered more than once in the round. Id listings
+  (``search``) are not data pages: prepare and reconcile legitimately list the same ids once
+  each.
 - **plans made twice**: prepare reads each module's newest ``write_date`` exactly once
   (``search_read`` ordered ``write_date desc``, limit 1); two of those for one user in a round
   mean two processes planned the same sync.
@@ -21,6 +22,10 @@ And at the processes: every one exits 0 with no traceback and no "database is lo
 output, and ``status`` read over and over meanwhile (as a monitoring script would) never fails
 (``crashed`` counts the processes and reads that do); every user ends ``done``, and every mirror
 equals its server database record by record.
+
+The users work 1 to 4 of their batches at once (``streams``, by the user's number): a slice
+then ends with several pages in flight, each to be committed by the process that fetched it,
+never fetched again by the next.
 """
 
 from __future__ import annotations
@@ -43,7 +48,14 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
-from torture.common import CampaignResult, Scale, mirror_diff, odoosync_command, settings_for
+from torture.common import (
+    READS,
+    CampaignResult,
+    Scale,
+    mirror_diff,
+    odoosync_command,
+    settings_for,
+)
 
 USERS = 10
 CONFIG = """
@@ -97,7 +109,7 @@ def _page_key(page: PageCall) -> tuple[Any, ...]:
 
 
 def _data_pages(sim: Simulator) -> list[PageCall]:
-    return [p for p in sim.stats.pages() if p.order == "id asc"]
+    return [p for p in sim.stats.pages(method=None) if p.method in READS and p.order == "id asc"]
 
 
 def _plans(sim: Simulator) -> Counter[tuple[str, str]]:
@@ -329,7 +341,8 @@ def run(scale: Scale, workdir: Path, seed: int) -> CampaignResult:
     ):
         result.figures[key] = 0
     result.figures["users"] = USERS
-    settings = settings_for(workdir, CONFIG)
+    streams = "".join(f"\n[users.user-db{i}]\nstreams = {1 + i % 4}\n" for i in range(USERS))
+    settings = settings_for(workdir, CONFIG + streams)
     timeout = 90.0 if scale == "short" else 600.0
     with start_simulator(databases=sizes, seed=seed) as sim:
         users: dict[str, str] = {}

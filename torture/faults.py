@@ -27,6 +27,10 @@ must fail with exit 6 and one line; ``status --json`` must show the user ``faile
 ``lastError`` naming the model and the trouble; ``odoosync retry`` then ``odoosync step`` must
 resume from the failed batch's cursor (the simulator's page log shows no page fetched before the
 failure fetched again) and end with the exact mirror.
+
+Both kinds of run work several batches of a user at once (``streams``: alice 3, bob 2, carol
+4): a fault then meets one lane while the others have pages in flight, which must be committed,
+neither lost nor fetched again.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.simulator.server import PageCall
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 from torture.common import (
+    READS,
     CampaignResult,
     MirrorDiff,
     Scale,
@@ -79,6 +84,10 @@ page_size = 100
 batch_size = 1000
 id_page_size = 400
 lookback = "15m"
+streams = {streams}
+
+[users.bob]
+streams = 2
 
 [http]
 timeout = 0.5
@@ -244,7 +253,7 @@ class FaultRun:
     def random_runs(self, sim: Simulator) -> None:
         work = self.workdir / "runs"
         work.mkdir()
-        settings = settings_for(work, CONFIG.format(attempts=6))
+        settings = settings_for(work, CONFIG.format(attempts=6, streams=3))
         for name, (database, protocol) in USERS.items():
             creds = sim.credentials(database)
             engine.user_add(
@@ -271,7 +280,7 @@ class FaultRun:
         work = self.workdir / "budget"
         work.mkdir()
         attempts = 3
-        settings = settings_for(work, CONFIG.format(attempts=attempts))
+        settings = settings_for(work, CONFIG.format(attempts=attempts, streams=4))
         creds = sim.credentials("east")
         engine.user_add(
             settings,
@@ -283,10 +292,10 @@ class FaultRun:
         )
         engine.prepare(settings)
         good_pages = self.rng.randint(2, max(2, self.shape.partners // 100 - 1))
-        start = len(sim.stats.pages())
+        start = len(sim.stats.pages(method=None))
         sim.script_faults(
             [None] * good_pages + ["503"] * attempts,
-            match={"model": "res.partner", "method": "search_read"},
+            match={"model": "res.partner", "method": "web_search_read"},
         )
         try:
             failed = odoosync(work, "step", "--user", "carol")
@@ -307,24 +316,24 @@ class FaultRun:
             if word not in error:
                 self.tally.failures.append(f"budget: lastError does not say {word!r}: {error!r}")
         cursor = _failed_cursor(Where.of(settings))
-        before = sim.stats.pages()[start:]
+        before = sim.stats.pages(method=None)[start:]
         if cursor is None:
             self.tally.failures.append("budget: no failed batch with a cursor after the failure")
             return {}
-        mark = len(sim.stats.pages())
+        mark = len(sim.stats.pages(method=None))
         retried = odoosync(work, "retry", "--user", "carol")
         resumed = odoosync(work, "step", "--user", "carol")
         if retried.returncode or resumed.returncode:
             self.tally.failures.append(
                 f"budget: retry/step failed: {retried.stderr.strip()} {resumed.stderr.strip()}"
             )
-        after = sim.stats.pages()[mark:]
+        after = sim.stats.pages(method=None)[mark:]
         served = {_page_key(p) for p in before}
         refetched = sum(1 for p in after if _page_key(p) in served)
         self.tally.refetched += refetched
         if refetched:
             self.tally.failures.append(f"budget: {refetched} pages fetched again after retry")
-        first = next(p for p in after if p.model == "res.partner" and p.method == "search_read")
+        first = next(p for p in after if p.model == "res.partner" and p.method in READS)
         if ["id", ">", cursor] not in first.domain:
             self.tally.failures.append(
                 f"budget: the resumed sync did not start at cursor {cursor}: {first.domain}"

@@ -44,6 +44,10 @@ only, so that history also starts over a mirror, and over versions a pause left 
 kills landing there too): after each cycle the history of each user that keeps it must agree
 with the mirror (``history_diff``: one current version per live row with its values, none for
 a row gone, versions that never overlap).
+
+Every cycle also works a user's batches several at once: ``bob`` with 2 to 4 streams, ``alice``
+with 1 to 4 (``streams`` in the settings, drawn per cycle), so each kill also lands among
+pages of several batches in flight, and the next run resumes every batch from its own cursor.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.simulator.testing import Simulator, start_simulator
 from torture.common import (
+    READS,
     CampaignResult,
     MirrorDiff,
     Scale,
@@ -146,9 +151,11 @@ lookback = "15m"
 reconcile = "every"
 hard_delete = {hard_delete}
 history = true
+streams = {alice_streams}
 
 [users.bob]
 history = {bob_history}
+streams = {bob_streams}
 
 [http.retry]
 attempts = 3
@@ -309,7 +316,7 @@ def writing_transactions(conn: psycopg.Connection[Any], app: str) -> list[int]:
 
 
 def _pages_served(sim: Simulator) -> int:
-    return len(sim.stats.pages(method="search_read"))
+    return sum(len(sim.stats.pages(method=method)) for method in READS)
 
 
 @dataclass
@@ -363,6 +370,9 @@ class KillRun:
         # alice keeps history always; bob now and then, so that history starts over a mirror
         # (and over versions a pause left stale) in the middle of the campaign, kills included.
         self.bob_history = True
+        # Streams per user this cycle (bob's always more than one), and cycles run so.
+        self.streams = {"alice": 1, "bob": 2}
+        self.streamed = 0
 
     @property
     def db(self) -> Path:
@@ -382,6 +392,8 @@ class KillRun:
                 # Reconcile either marks rows gone or deletes them: kill it both ways.
                 hard_delete=str(self.rng.random() < 0.3).lower(),
                 bob_history=str(self.bob_history).lower(),
+                alice_streams=self.streams["alice"],
+                bob_streams=self.streams["bob"],
             ),
         )
         return self.settings
@@ -795,6 +807,8 @@ class KillRun:
         page_size = self.rng.choice(shape.commit_pages) if "commit" in aims else 500
         if index > 0:
             self.bob_history = self.rng.random() < 0.7
+        self.streams = {"alice": self.rng.randint(1, 4), "bob": self.rng.randint(2, 4)}
+        self.streamed += 1
         settings = self.write_settings(page_size)
         self.late = set()
         if full:
@@ -854,6 +868,7 @@ class KillRun:
             "restored": t.diff.restored,
             "history": t.history,
             "crashed": t.crashed,
+            "streamed": self.streamed,
         }
         failures = list(t.failures)
         if t.exact != t.runs and not failures:

@@ -178,8 +178,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "data pages are read without active_test: False, so archived records are skipped",
         (
             Edit(
-                "limit=page_size,\n            context=dict(NO_ACTIVE_TEST),",
-                "limit=page_size,\n            context={},",
+                "limit=page_size,\n        context=dict(NO_ACTIVE_TEST),",
+                "limit=page_size,\n        context={},",
             ),
         ),
         (
@@ -192,10 +192,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "the last page of a batch ends the batch without being stored",
         (
             Edit(
-                "            records=records,\n            cursor=cursor,\n"
-                "            done=done,\n        )\n    )\n    return PageResult(",
-                "            records=[] if done else records,\n            cursor=cursor,\n"
-                "            done=done,\n        )\n    )\n    return PageResult(",
+                "spec=reading.spec, records=records, cursor=cursor, done=done)",
+                "spec=reading.spec, records=[] if done else records, cursor=cursor, done=done)",
             ),
         ),
         (
@@ -265,7 +263,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "reconcile's second direction is skipped: ids missing from the mirror are not read",
         (
             Edit(
-                "missing = sink.missing_ids(lease.user, spec.table, ids)",
+                "missing = sink.missing_ids(lease.user, reading.spec.table, ids)",
                 "missing: list[int] = []",
             ),
         ),
@@ -405,6 +403,54 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
         ("tests/test_views.py::test_each_user_gets_names_from_its_own_mirror",),
+    ),
+    Mutant(
+        "stream_batch_shared",
+        "the lanes of a user's streams are started without looking at the batches other lanes "
+        "work, so two streams page one batch from the same cursor",
+        (
+            Edit(
+                "for batch in startable(self._ordered(), self._lanes, room):",
+                "for batch in startable(self._ordered(), (), room):",
+            ),
+        ),
+        (
+            "tests/test_streams.py::"
+            "test_a_sync_with_streams_equals_the_server_and_reads_each_page_once",
+            "torture:concurrency",
+        ),
+    ),
+    Mutant(
+        "stream_reconcile_early",
+        "a reconcile batch starts while other streams still page the user's data batches, so "
+        "it reads back as missing what they have not stored yet",
+        (
+            Edit(
+                "if batch.kind == RECONCILE and data_left:",
+                "if batch.kind == RECONCILE and data_left and batch.attempts < 0:",
+            ),
+        ),
+        (
+            "tests/test_streams.py::"
+            "test_startable_never_hands_out_a_busy_batch_nor_reconcile_early",
+            "torture:kill",
+        ),
+    ),
+    Mutant(
+        "stream_inflight_dropped",
+        "when one stream fails, the pages the other streams have in flight are thrown away, "
+        "to be fetched again by the next run",
+        (
+            Edit(
+                "            if future is None:\n                continue\n",
+                "            if future is None or lane.cursor >= 0:\n                continue\n",
+            ),
+        ),
+        (
+            "tests/test_streams.py::"
+            "test_a_failing_stream_fails_its_batch_and_keeps_what_the_others_read",
+            "torture:faults",
+        ),
     ),
     Mutant(
         "x2many_in_order",

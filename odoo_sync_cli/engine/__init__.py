@@ -44,7 +44,7 @@ from odoo_sync_cli.engine.results import (
     UserStatus,
     UserStep,
 )
-from odoo_sync_cli.engine.step import step
+from odoo_sync_cli.engine.step import check_streams, step
 
 __all__ = [
     "ClearResult",
@@ -64,6 +64,7 @@ __all__ = [
     "UserStatus",
     "UserStep",
     "check_complete",
+    "check_streams",
     "clear",
     "clear_targets",
     "make_client",

@@ -6,7 +6,7 @@ high-water mark less the look-back; then reconcile when the policy says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -134,6 +134,21 @@ def _high_point(client: OdooClient, model: str, domain: Sequence[Any]) -> str | 
     return str(rows[0]["write_date"])
 
 
+def named_fields(
+    field_types: Mapping[str, str],
+    info: Mapping[str, Mapping[str, Any]],
+    mirrored: Collection[str],
+) -> tuple[str, ...]:
+    """The many2one fields to read with their display name: those whose comodel is not in
+    ``mirrored`` (the models the user's modules mirror). The name of a mirrored comodel's
+    record is in its own table, current, so the server is spared working it out."""
+    return tuple(
+        name
+        for name, ftype in field_types.items()
+        if ftype == "many2one" and info.get(name, {}).get("relation") not in mirrored
+    )
+
+
 def _plan_user(
     store: Mirror,
     client: OdooClient,
@@ -147,12 +162,19 @@ def _plan_user(
     data: list[list[PlannedBatch]] = []
     reconciles: list[PlannedBatch] = []
     infos: list[ModulePlanInfo] = []
+    described: dict[str, dict[str, dict[str, Any]] | Exception] = {}
+    for module in us.modules:
+        try:
+            described[module.name] = client.fields_get(module.model, attributes=FIELD_ATTRIBUTES)
+        except (ModelNotFoundError, AccessDeniedError) as exc:
+            described[module.name] = exc
+    # Which models this user mirrors is known only once every module's model was looked at.
+    mirrored = {m.model for m in us.modules if not isinstance(described[m.name], Exception)}
     for module in us.modules:
         state = store.module_row(user.name, module.name)
-        try:
-            info = client.fields_get(module.model, attributes=FIELD_ATTRIBUTES)
-        except (ModelNotFoundError, AccessDeniedError) as exc:
-            missing = isinstance(exc, ModelNotFoundError)
+        info = described[module.name]
+        if isinstance(info, Exception):
+            missing = isinstance(info, ModelNotFoundError)
             why = "model not installed" if missing else "no read access"
             note = f"{module.model}: {why}, skipped"
             reporter.emit(Note(user.name, f"{module.name}: {note}"))
@@ -171,6 +193,7 @@ def _plan_user(
         field_types = select_fields(module, info)
         spec = store.ensure_table(module.model, field_types, comodels(info, field_types))
         _switch_history(store, user.name, module, spec.table, reporter)
+        names = named_fields(field_types, info, mirrored)
         domain = module.domain_list()
         count = client.search_count(module.model, domain, context=dict(NO_ACTIVE_TEST))
         candidate = _high_point(client, module.model, domain)
@@ -214,6 +237,7 @@ def _plan_user(
                 count=count,
                 domain=domain,
                 note=count_note,
+                names=names,
             )
         )
         infos.append(

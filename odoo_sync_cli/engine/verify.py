@@ -3,15 +3,18 @@
 Per module: the mirror's live rows (not marked deleted) must number what Odoo's
 ``search_count`` says with archived records included; the id sets must be equal (up to ten
 missing and ten extra ids are listed); and a random sample of records must equal a fresh read
-of them, field by field (by ``search_read`` on their ids, as the sync reads: Odoo's ``read``
-lists an x2many's archived records where ``search_read`` does not).
+of them, field by field, read as the sync reads them (``OdooClient.read_page`` on their ids:
+x2many values as ``search_read`` gives them, where Odoo's ``read`` would list an x2many's
+archived records too; display names only for the many2one fields the module reads them for).
 
 The sample is compared twice. First the fresh record goes through the mirror's own converter
 (:func:`odoo_sync_cli.mirror.codec.record_to_row`) and must give the stored row column by
 column: the same code path that wrote the row, so nothing differs by representation. But a bug in
 that converter would then hide itself, so the many2one and x2many columns are also checked against
-the raw API values directly: ``<field>`` against ``value[0]``, ``<field>_name`` against
-``value[1]``, and the JSON of an x2many against the id list.
+the raw API values directly: ``<field>`` against ``value[0]`` (or the bare id), ``<field>_name``
+against ``value[1]``, and the JSON of an x2many against the id list. A many2one whose comodel the
+user mirrors is read without its name, and its ``_name`` column is not compared (the current
+name is in the comodel's own table).
 
 An x2many is compared as a set, in both checks. Odoo lists its ids in the comodel's order, and
 ids that tie there (skills of one type, tags of one name) come back in whatever order
@@ -25,7 +28,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +40,7 @@ from odoo_sync_cli.models import MODULE_OK, RECONCILE, Batch, ModuleRow
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.planner import trusted_count
 from odoo_sync_cli.progress import BatchFailed, Event, PageStored, Reporter, UserStarted
-from odoo_sync_cli.runner import list_ids
+from odoo_sync_cli.runner import Reading, list_ids
 
 DEFAULT_SAMPLE = 50
 LISTED_IDS = 10
@@ -259,23 +262,26 @@ def verify_module(
     common = [i for i in mine if i in theirs]
     chosen = sorted(rng.sample(common, min(sample, len(common))))
     spec = store.table_spec(row.table_name, row.fields)
+    reading = Reading.of(spec, domain, row.names)
     mismatches: list[FieldMismatch] = []
     for start in range(0, len(chosen), page_size):
         chunk = chosen[start : start + page_size]
-        # Read as the sync reads, with search_read: Odoo reads x2many fields there without
-        # active_test, so they leave out archived comodel records (a partner's archived user),
-        # which ``read`` with active_test False would list.
-        found = client.search_read(
+        # Read as the sync reads: x2many values leave out archived comodel records (a
+        # partner's archived user), which ``read`` with active_test False would list.
+        found = client.read_page(
             row.model,
             [["id", "in", chunk]],
             spec.fields,
+            names=reading.names,
             order=ORDER_BY_ID,
             context=dict(NO_ACTIVE_TEST),
         )
         fresh = {int(r["id"]): r for r in found}
         stored = store.rows_by_ids(user, row.table_name, chunk)
         for rid in chunk:
-            mismatches.extend(compare_record(spec, rid, stored.get(rid), fresh.get(rid)))
+            mismatches.extend(
+                compare_record(spec, rid, stored.get(rid), fresh.get(rid), reading.names)
+            )
     return ModuleCheck(
         module=row.module,
         model=row.model,
@@ -293,9 +299,17 @@ def verify_module(
 
 
 def compare_record(
-    spec: TableSpec, rid: int, stored: dict[str, Any] | None, fresh: dict[str, Any] | None
+    spec: TableSpec,
+    rid: int,
+    stored: dict[str, Any] | None,
+    fresh: dict[str, Any] | None,
+    names: Collection[str] | None = None,
 ) -> list[FieldMismatch]:
-    """The differences between a stored row and a fresh API record of the same id."""
+    """The differences between a stored row and a fresh API record of the same id.
+
+    ``names``: the many2one fields read with their display name (None: all of them); the
+    ``_name`` column of the others is not compared.
+    """
     if fresh is None:  # deleted in Odoo since the id list was read
         return [FieldMismatch(spec.model, rid, "id", rid, None)]
     if stored is None:
@@ -303,7 +317,7 @@ def compare_record(
     found: dict[str, FieldMismatch] = {}
     expected = record_to_row(spec, fresh)
     for col in spec.columns:
-        for column, label in _columns(col):
+        for column, label in _columns(col, names):
             a, b = stored.get(column), expected.get(column)
             if not _same(a, b, col):
                 found.setdefault(label, FieldMismatch(spec.model, rid, label, a, b))
@@ -314,14 +328,18 @@ def compare_record(
                 spec.model, rid, "write_date", stored.get("_write_date"), fresh.get("write_date")
             ),
         )
-    for mismatch in _raw_checks(spec, rid, stored, fresh):
+    for mismatch in _raw_checks(spec, rid, stored, fresh, names):
         found.setdefault(mismatch.field, mismatch)
     return list(found.values())
 
 
-def _columns(col: FieldColumn) -> list[tuple[str, str]]:
+def _named(col: FieldColumn, names: Collection[str] | None) -> bool:
+    return col.name_column is not None and (names is None or col.field in names)
+
+
+def _columns(col: FieldColumn, names: Collection[str] | None) -> list[tuple[str, str]]:
     out = [(col.column, col.field)]
-    if col.name_column:
+    if col.name_column and _named(col, names):
         out.append((col.name_column, f"{col.field} (display name)"))
     return out
 
@@ -349,7 +367,11 @@ def same_ids(a: Any, b: Any) -> bool:
 
 
 def _raw_checks(
-    spec: TableSpec, rid: int, stored: dict[str, Any], fresh: dict[str, Any]
+    spec: TableSpec,
+    rid: int,
+    stored: dict[str, Any],
+    fresh: dict[str, Any],
+    names: Collection[str] | None,
 ) -> Iterator[FieldMismatch]:
     """Check relational columns against the raw API values, without the store's converter."""
     for col in spec.columns:
@@ -357,16 +379,19 @@ def _raw_checks(
         if col.storage == "many2one":
             if isinstance(raw, list) and raw:
                 want_id, want_name = raw[0], raw[1] if len(raw) > 1 else None
+            elif type(raw) is int:
+                want_id, want_name = raw, None
             else:
                 want_id, want_name = None, None
             if stored.get(col.column) != want_id:
                 yield FieldMismatch(spec.model, rid, col.field, stored.get(col.column), raw)
-            if col.name_column and stored.get(col.name_column) != want_name:
+            name_column = col.name_column or ""
+            if _named(col, names) and stored.get(name_column) != want_name:
                 yield FieldMismatch(
                     spec.model,
                     rid,
                     f"{col.field} (display name)",
-                    stored.get(col.name_column),
+                    stored.get(name_column),
                     want_name,
                 )
         elif col.type in X2MANY:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from odoo_sync_cli.errors import StoreError
 
@@ -169,15 +169,25 @@ def plan_columns(
 
 
 _PLAIN, _MANY2ONE, _JSON, _BOOLEAN, _X2MANY = range(5)
+_SEQUENCES = (list, tuple)
 Encoding = tuple[tuple[str, int, bool], ...]
 
 
 def x2many_text(value: Any) -> str | None:
-    """An x2many value as the mirror stores it: the JSON array of its ids, ascending."""
+    """An x2many value as the mirror stores it: the JSON array of its ids, ascending.
+
+    The text is ``json.dumps(sorted(ids))``'s, written out directly: most x2many values are
+    empty or short, and a full sync encodes millions of them.
+    """
     if value is False or value is None:
         return None
-    if isinstance(value, list) and all(type(i) is int for i in value):
-        return json.dumps(sorted(value))
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        for i in value:
+            if type(i) is not int:
+                return json.dumps(value)
+        return "[" + ", ".join(map(str, sorted(value))) + "]"
     return json.dumps(value)
 
 
@@ -235,8 +245,9 @@ def encode(plan: Encoding, record: Mapping[str, Any]) -> list[Any]:
     """:func:`encode_record` with the table's :func:`encoding` already in hand."""
     out: list[Any] = []
     append = out.append
+    get = record.get
     for name, kind, named in plan:
-        value = record.get(name, False)
+        value = get(name, False)
         if kind == _PLAIN:
             append(None if value is False or value is None else value)
         elif kind == _MANY2ONE:
@@ -254,8 +265,53 @@ def encode(plan: Encoding, record: Mapping[str, Any]) -> list[Any]:
             append(None if value is False or value is None else json.dumps(value))
         else:
             append(None if value is None else int(bool(value)))
-    append(record.get("write_date") or None)
+    append(get("write_date") or None)
     return out
+
+
+RowEncoder = Callable[[Mapping[str, Any], str, str], tuple[Any, ...]]
+
+
+@functools.lru_cache(maxsize=256)
+def row_encoder(spec: TableSpec) -> RowEncoder:
+    """A function of ``(record, user, now)`` that gives the row a sink inserts: ``user``, the
+    values of :func:`encode`, ``_synced_at = now`` and ``_deleted_at = NULL``.
+
+    It is :func:`encode` written out for this table's columns, one statement per field: no loop
+    over the plan and no branch on each value's kind, which halves the cost of encoding a wide
+    page (a first sync encodes every record once). The field names enter the source as
+    ``repr`` literals only; ``tests/test_mirror_codec.py`` holds it equal to :func:`encode`.
+    """
+    lines = ["def encode_row(record, user, now):", "    get = record.get"]
+    values = ["user"]
+    for i, (name, kind, named) in enumerate(encoding(spec)):
+        v = f"v{i}"
+        lines.append(f"    {v} = get({name!r}, False)")
+        if kind == _PLAIN:
+            values.append(f"(None if {v} is False or {v} is None else {v})")
+        elif kind == _MANY2ONE:
+            lines += [
+                f"    if isinstance({v}, _SEQUENCES) and {v}:",
+                f"        a{i} = {v}[0]",
+                f"        b{i} = {v}[1] if len({v}) > 1 else None",
+                "    else:",
+                f"        a{i} = {v} if isinstance({v}, int) and not isinstance({v}, bool)"
+                " else None",
+                f"        b{i} = None",
+            ]
+            values += [f"a{i}", f"b{i}"] if named else [f"a{i}"]
+        elif kind == _X2MANY:
+            values.append(f"x2many_text({v})")
+        elif kind == _JSON:
+            values.append(f"(None if {v} is False or {v} is None else json.dumps({v}))")
+        else:
+            values.append(f"(None if {v} is None else (1 if {v} else 0))")
+    values += ["(get('write_date') or None)", "now", "None"]
+    lines.append(f"    return ({', '.join(values)},)")
+    # Defined with this module's globals: it calls x2many_text and json.dumps as encode does.
+    scope: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<row encoder of {spec.table}>", "exec"), globals(), scope)
+    return cast("RowEncoder", scope["encode_row"])
 
 
 def record_to_row(spec: TableSpec, record: Mapping[str, Any]) -> dict[str, Any]:

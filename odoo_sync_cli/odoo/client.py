@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeVar
@@ -101,6 +102,8 @@ class OdooClient:
         self._transport: Transport | None = None
         self._uid: int | None = None
         self._types: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        # Threads sharing the client (a user's streams) ask fields_get once between them.
+        self._types_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -281,15 +284,19 @@ class OdooClient:
 
     def _field_info(self, model: str) -> tuple[dict[str, str], dict[str, str]]:
         info = self._types.get(model)
-        if info is None:
-            fields = self.fields_get(model, attributes=["type", "relation"])
-            types = {name: str(attrs.get("type", "")) for name, attrs in fields.items()}
-            relations = {
-                name: str(attrs["relation"])
-                for name, attrs in fields.items()
-                if attrs.get("relation")
-            }
-            info = self._types[model] = (types, relations)
+        if info is not None:
+            return info
+        with self._types_lock:
+            info = self._types.get(model)
+            if info is None:
+                fields = self.fields_get(model, attributes=["type", "relation"])
+                types = {name: str(attrs.get("type", "")) for name, attrs in fields.items()}
+                relations = {
+                    name: str(attrs["relation"])
+                    for name, attrs in fields.items()
+                    if attrs.get("relation")
+                }
+                info = self._types[model] = (types, relations)
         return info
 
     def _path_unfiltered(self, model: str, path: str) -> bool:

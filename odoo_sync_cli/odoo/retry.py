@@ -107,7 +107,7 @@ def call_with_retries(
             with attempt:
                 tries = attempt.num
                 if tries > 1:
-                    stats.retries += 1
+                    stats.count_retry()
                 return fn()
     except RetriableError as exc:
         # Without this, a failure that outlasted every retry reads like one that was never

@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import ssl
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,10 +89,22 @@ class Connection:
 
 @dataclass
 class ClientStats:
-    """Counters for one client: HTTP requests sent and retries made."""
+    """Counters for one client: HTTP requests sent and retries made.
+
+    Several threads may share a client (a user's streams), so the counts are taken under a lock.
+    """
 
     requests: int = 0
     retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
 
 @dataclass(frozen=True)
@@ -509,7 +522,7 @@ class HttpSession:
                     method=ctx.method,
                     hint="Pass dates and datetimes as 'YYYY-MM-DD[ HH:MM:SS]' strings.",
                 ) from None
-        self.stats.requests += 1
+        self.stats.count_request()
         try:
             if content is None:
                 response = self._client.request(method, path, headers=headers)

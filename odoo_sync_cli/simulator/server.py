@@ -890,6 +890,10 @@ class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # Connections waiting to be accepted, as Odoo's own server allows (werkzeug listens with
+    # 128). socketserver's default, 5, drops the connections of a burst of clients (a loop
+    # starting 50 users), which then wait a second to try again: a stall no real server has.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that goes away mid-request (killed, timed out) is routine, not a server bug.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,22 @@ import sqlite_utils
 from odoo_sync_cli.errors import StoreError
 
 BUSY_TIMEOUT_SECONDS = 10.0
+
+# SQLite has one writer per file. Threads of one process (the loop's users, a user's streams)
+# take turns at it on a lock per file: the next one wakes the moment the last one commits.
+# Without it they would wait in SQLite's busy handler, which sleeps and polls (1 ms, then
+# longer steps up to 100 ms): the writer would become a queue of sleepers. Other processes
+# still meet the busy timeout.
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_lock(path: Path) -> threading.RLock:
+    """The lock this process's connections to the file at ``path`` write under."""
+    key = os.path.realpath(path)
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(key, threading.RLock())
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,6 +137,7 @@ class SqliteBase:
         self.path = path
         self.conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._writer = writer_lock(path)
 
     def close(self) -> None:
         self.conn.close()
@@ -166,16 +184,18 @@ class SqliteBase:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """One write transaction, taken at once so a reader upgrading to writer cannot deadlock."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+        """One write transaction, taken at once so a reader upgrading to writer cannot deadlock;
+        this process's threads take turns on :func:`writer_lock`."""
+        with self._writer:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
 
     def _set_meta(self, key: str, value: str | None) -> None:
         if value is None:

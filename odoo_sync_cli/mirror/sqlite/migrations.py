@@ -187,6 +187,12 @@ def m006_history_and_comodels(conn: sqlite3.Connection) -> None:
     )
 
 
+def m007_module_names(conn: sqlite3.Connection) -> None:
+    # The many2one fields a module reads with their display name, decided when it is planned;
+    # NULL for plans made before, which read every name.
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN names TEXT")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
@@ -194,6 +200,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m004_x2many_sorted", m004_x2many_sorted),
     ("m005_batch_restored", m005_batch_restored),
     ("m006_history_and_comodels", m006_history_and_comodels),
+    ("m007_module_names", m007_module_names),
 )
 # Migrations after which an existing file is rewritten once: freed pages of a database written
 # before them may still hold a secret in clear.

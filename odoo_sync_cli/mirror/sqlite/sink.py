@@ -19,9 +19,8 @@ from odoo_sync_cli.mirror.codec import (
     FieldColumn,
     TableSpec,
     column_names,
-    encode,
-    encoding,
     plan_columns,
+    row_encoder,
     row_to_record,
     table_name,
 )
@@ -58,8 +57,8 @@ class SqliteSink(SqliteHistory):
             f"({', '.join(quote_identifier(n) for n in names)}) VALUES ({placeholders}) "
             f"ON CONFLICT (user, id) DO UPDATE SET {updates}"
         )
-        plan = encoding(spec)
-        self.conn.executemany(sql, [(user, *encode(plan, r), now, None) for r in records])
+        encode_row = row_encoder(spec)
+        self.conn.executemany(sql, [encode_row(r, user, now) for r in records])
         if self._history_on(user, spec.table):
             self._versions_after_write(user, spec.table, [r["id"] for r in records], now)
 

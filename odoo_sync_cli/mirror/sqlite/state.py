@@ -324,14 +324,14 @@ class SqliteState(SqliteBase):
             for plan in modules:
                 self.conn.execute(
                     """INSERT INTO _odoosync_modules (user, module, model, table_name, fields,
-                           domain, state, note, candidate, last_count, in_plan)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                           domain, state, note, candidate, last_count, names, in_plan)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                        ON CONFLICT (user, module) DO UPDATE SET
                            model = excluded.model, table_name = excluded.table_name,
                            fields = excluded.fields, domain = excluded.domain,
                            state = excluded.state, note = excluded.note,
                            candidate = excluded.candidate, last_count = excluded.last_count,
-                           in_plan = 1""",
+                           names = excluded.names, in_plan = 1""",
                     (
                         user,
                         plan.module,
@@ -343,6 +343,7 @@ class SqliteState(SqliteBase):
                         plan.note,
                         plan.candidate,
                         plan.count,
+                        json.dumps(list(plan.names)),
                     ),
                 )
             self.conn.executemany(
@@ -538,6 +539,8 @@ def _module_row(cur: sqlite3.Cursor, row: Sequence[Any]) -> ModuleRow:
     d = _dict(cur, row)
     d["fields"] = tuple(json.loads(d["fields"]))
     d["in_plan"] = bool(d["in_plan"])
+    names = d.get("names")
+    d["names"] = None if names is None else tuple(json.loads(names))
     return ModuleRow(**d)
 
 
