@@ -173,6 +173,12 @@ def m006_history_and_comodels(conn: Conn) -> None:
     )
 
 
+def m007_module_names(conn: Conn) -> None:
+    # The many2one fields a module reads with their display name, decided when it is planned;
+    # NULL for plans made before, which read every name.
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN names jsonb")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[Conn], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
@@ -180,6 +186,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[Conn], None]], ...] = (
     ("m004_x2many_sorted", m004_x2many_sorted),
     ("m005_batch_restored", m005_batch_restored),
     ("m006_history_and_comodels", m006_history_and_comodels),
+    ("m007_module_names", m007_module_names),
 )
 
 

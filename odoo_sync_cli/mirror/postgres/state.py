@@ -58,7 +58,7 @@ _USER_COLUMNS = (
 )
 _MODULE_COLUMNS = (
     '"user", module, model, table_name, fields, domain, state, note, high_water, candidate, '
-    "syncs, last_count, in_plan, last_synced_at"
+    "syncs, last_count, in_plan, last_synced_at, names"
 )
 _BATCH_COLUMNS = (
     'id, "user", module, model, seq, kind, lo_id, hi_id, window_lo, cursor, expected, synced, '
@@ -339,14 +339,14 @@ class PgState(PgBase):
             cur.execute('UPDATE _odoosync_modules SET in_plan = false WHERE "user" = %s', (user,))
             cur.executemany(
                 """INSERT INTO _odoosync_modules ("user", module, model, table_name, fields,
-                       domain, state, note, candidate, last_count, in_plan)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
+                       domain, state, note, candidate, last_count, names, in_plan)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
                    ON CONFLICT ("user", module) DO UPDATE SET
                        model = excluded.model, table_name = excluded.table_name,
                        fields = excluded.fields, domain = excluded.domain,
                        state = excluded.state, note = excluded.note,
                        candidate = excluded.candidate, last_count = excluded.last_count,
-                       in_plan = true""",
+                       names = excluded.names, in_plan = true""",
                 [
                     (
                         user,
@@ -359,6 +359,7 @@ class PgState(PgBase):
                         plan.note,
                         plan.candidate,
                         plan.count,
+                        Jsonb(list(plan.names)),
                     )
                     for plan in modules
                 ],
@@ -568,6 +569,8 @@ def _module_row(row: Mapping[str, Any]) -> ModuleRow:
     d = _texts(row)
     d["fields"] = tuple(json.loads(d["fields"]))
     d["domain"] = json.dumps(json.loads(d["domain"]))
+    names = d["names"]
+    d["names"] = None if names is None else tuple(json.loads(names))
     return ModuleRow(**d)
 
 
