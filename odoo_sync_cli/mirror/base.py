@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -280,3 +280,31 @@ def owned_here(owner: str) -> bool:
     """Whether a lease owner id names this process."""
     host, pid = owner_where(owner)
     return f"{host}:{pid}" == this_process()
+
+
+def module_progress(
+    modules: Sequence[ModuleRow],
+    totals: Mapping[str, Sequence[Any]],
+    mirrored: Callable[[str], int],
+) -> list[ModuleProgress]:
+    """Per module of the plan: its batch ``totals`` (module, batches, done, failed, records
+    synced, expected: what a backend's one grouped query gives) and the live rows ``mirrored``
+    counts in its table."""
+    result: list[ModuleProgress] = []
+    for mod in modules:
+        t = totals.get(mod.module)
+        result.append(
+            ModuleProgress(
+                module=mod.module,
+                model=mod.model,
+                batches_total=int(t[1]) if t else 0,
+                batches_done=int(t[2] or 0) if t else 0,
+                batches_failed=int(t[3] or 0) if t else 0,
+                records_synced=int(t[4] or 0) if t else 0,
+                records_expected=int(t[5] or 0) if t else 0,
+                mirrored=mirrored(mod.table_name),
+                state=mod.state,
+                note=mod.note,
+            )
+        )
+    return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odoo_sync_cli.mirror.base import Page, ReconcilePage
+from odoo_sync_cli.mirror.base import Page, ReconcilePage, module_progress
 from odoo_sync_cli.mirror.sqlite.connection import connect, translated
 from odoo_sync_cli.mirror.sqlite.migrations import migrate
 from odoo_sync_cli.mirror.sqlite.sink import SqliteSink
@@ -82,25 +82,11 @@ class SqliteMirror(SqliteState, SqliteSink):
     @translated
     def progress(self, user: str) -> list[ModuleProgress]:
         """Per module: batches and records of the current plan, and how many rows are mirrored."""
-        totals = self._batch_totals(user)
-        result: list[ModuleProgress] = []
-        for mod in self.module_rows(user):
-            t = totals.get(mod.module)
-            result.append(
-                ModuleProgress(
-                    module=mod.module,
-                    model=mod.model,
-                    batches_total=int(t[1]) if t else 0,
-                    batches_done=int(t[2] or 0) if t else 0,
-                    batches_failed=int(t[3] or 0) if t else 0,
-                    records_synced=int(t[4] or 0) if t else 0,
-                    records_expected=int(t[5] or 0) if t else 0,
-                    mirrored=self.mirrored_count(user, mod.table_name),
-                    state=mod.state,
-                    note=mod.note,
-                )
-            )
-        return result
+        return module_progress(
+            self.module_rows(user),
+            self._batch_totals(user),
+            lambda table: self.mirrored_count(user, table),
+        )
 
     @translated
     def clear(
