@@ -20,9 +20,14 @@ Those faults are counted apart (``truncated_counts``) and may go unseen; a count
 plan's progress figures (pages are read until a short one), so the mirror stays exact, but
 ``status`` may show a wrong ``recordsExpected`` until the next sync (and ``test-complete``, which
 compares counts, would report a mismatch).
+A ``GET /web/version`` answer cut in half is not retried either, by design: the client takes an
+answer there that is not a version for a server that does not serve the path (a catch-all page
+of a proxy or an older Odoo) and asks ``common.version`` instead, so the garbled answer is
+thrown away, not used. Those are counted apart too (``version_fallbacks``).
 
 Then the budget run, through the command line as a user would meet it: the simulator answers
-503 to every try of one page of contacts (more than ``http.retry.attempts``). ``odoosync step``
+503 to every try of the pages of contacts in flight (``http.retry.attempts`` times for each of
+the ``streams`` lanes, whose tries interleave). ``odoosync step``
 must fail with exit 6 and one line; ``status --json`` must show the user ``failed`` with a
 ``lastError`` naming the model and the trouble; ``odoosync retry`` then ``odoosync step`` must
 resume from the failed batch's cursor (the simulator's page log shows no page fetched before the
@@ -68,6 +73,8 @@ FAIL_RATE = 0.10
 # Over JSON-2 a count is a bare number, and half of "2404" is "24": still valid JSON, which no
 # client can tell from a real answer. Such faults are counted apart (see the module docstring).
 SILENT = ("truncate", "json2", "search_count")
+# A cut /web/version answer sends the client to common.version (odoo/json2.py), not to a retry.
+FALLBACK = ("truncate", "web", "version")
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ class Tally:
     diff: MirrorDiff = field(default_factory=MirrorDiff)
     refetched: int = 0
     silent: int = 0
+    fallbacks: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -221,8 +229,10 @@ class FaultRun:
             for client in counting.clients:
                 client.close()
         faults = Counter(sim.stats.faults) - before
-        silent = (Counter(sim.stats.fault_calls) - before_calls)[SILENT]
+        calls = Counter(sim.stats.fault_calls) - before_calls
+        silent, fallbacks = calls[SILENT], calls[FALLBACK]
         self.tally.silent += silent
+        self.tally.fallbacks += fallbacks
         self.tally.faults += faults
         self.tally.retries += counting.retries
         self.tally.requests += counting.requests
@@ -241,7 +251,7 @@ class FaultRun:
             if not diff.exact:
                 exact = False
                 self.tally.failures.append(f"{label} {name}: " + "; ".join(diff.examples[:3]))
-        met = sum(faults.values()) - silent
+        met = sum(faults.values()) - silent - fallbacks
         if counting.retries < met:
             exact = False
             self.tally.failures.append(
@@ -279,8 +289,8 @@ class FaultRun:
         """Faults outlast the retries: failed with a clear message, then resumed from the cursor."""
         work = self.workdir / "budget"
         work.mkdir()
-        attempts = 3
-        settings = settings_for(work, CONFIG.format(attempts=attempts, streams=4))
+        attempts, streams = 3, 4
+        settings = settings_for(work, CONFIG.format(attempts=attempts, streams=streams))
         creds = sim.credentials("east")
         engine.user_add(
             settings,
@@ -293,8 +303,10 @@ class FaultRun:
         engine.prepare(settings)
         good_pages = self.rng.randint(2, max(2, self.shape.partners // 100 - 1))
         start = len(sim.stats.pages(method=None))
+        # The streams' pages interleave: a lane's tries are not consecutive requests, so every
+        # lane in flight gets its own `attempts` refusals, and one lane at least runs out.
         sim.script_faults(
-            [None] * good_pages + ["503"] * attempts,
+            [None] * good_pages + ["503"] * (attempts * streams),
             match={"model": "res.partner", "method": "web_search_read"},
         )
         try:
@@ -333,10 +345,13 @@ class FaultRun:
         self.tally.refetched += refetched
         if refetched:
             self.tally.failures.append(f"budget: {refetched} pages fetched again after retry")
-        first = next(p for p in after if p.model == "res.partner" and p.method in READS)
-        if ["id", ">", cursor] not in first.domain:
+        # Other lanes' batches resume too, from their own cursors: the failed batch's next page
+        # must be asked from its cursor, and (above) no page served before is asked again.
+        reads = [p for p in after if p.model == "res.partner" and p.method in READS]
+        if not any(["id", ">", cursor] in p.domain for p in reads):
             self.tally.failures.append(
-                f"budget: the resumed sync did not start at cursor {cursor}: {first.domain}"
+                f"budget: the resumed sync did not resume at cursor {cursor}: "
+                f"{[p.domain for p in reads[:3]]}"
             )
         diff = mirror_diff(settings, "carol", sim.stores["east"], late=())
         self.tally.diff.add(diff)
@@ -361,6 +376,7 @@ class FaultRun:
             "faults": sum(t.faults.values()),
             "retries": t.retries,
             "truncated_counts": t.silent,
+            "version_fallbacks": t.fallbacks,
             **{kind.partition(":")[0]: t.faults[kind.partition(":")[0]] for kind in FAULTS},
             "lost": t.diff.lost,
             "duplicated": t.diff.duplicated,
