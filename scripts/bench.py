@@ -166,9 +166,18 @@ def write_config(workdir: Path, **values: Any) -> Path:
 # --------------------------------------------------------------------------- child processes
 
 
-def child(mode: str, info: dict[str, Any], workdir: Path, **opts: Any) -> dict[str, Any]:
-    """Run one measurement in a process of its own; its figures, with the server's CPU."""
+def child(
+    mode: str,
+    info: dict[str, Any],
+    workdir: Path,
+    *,
+    environ: dict[str, str] | None = None,
+    **opts: Any,
+) -> dict[str, Any]:
+    """Run one measurement in a process of its own; its figures, with the server's CPU.
+    ``environ`` overrides the child's variables (the database a PostgreSQL run writes to)."""
     env = dict(os.environ, ODOOSYNC_DB=str(workdir / "odoosync.db"), **_private_secrets(workdir))
+    env.update(environ or {})
     server_before = cpu_of(info["pid"])
     out = subprocess.run(
         [
@@ -667,26 +676,6 @@ def run_pg_child(info: dict[str, Any], workdir: Path) -> dict[str, Any]:
     }
 
 
-def pg_child(info: dict[str, Any], workdir: Path, url: str, run: int) -> dict[str, Any]:
-    env = dict(
-        os.environ,
-        ODOOSYNC_DB=url,
-        ODOOSYNC_PG_SCHEMA=f"bench_{run}",
-        **_private_secrets(workdir),
-    )
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "pgsync", "--info", json.dumps(info), str(workdir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if out.returncode != 0:
-        sys.exit(f"bench child pgsync failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
 def page_writes(
     info: dict[str, Any], url: str, repeats: int, pages: int = 20
 ) -> tuple[float, float]:
@@ -772,7 +761,8 @@ def section_postgres(args: Any, out: dict[str, Any]) -> None:
                     with tempfile.TemporaryDirectory() as tmp:
                         lite_runs.append(child("sync", info, Path(tmp)))
                     with tempfile.TemporaryDirectory() as tmp:
-                        pg_runs.append(pg_child(info, Path(tmp), url, run))
+                        schema = {"ODOOSYNC_DB": url, "ODOOSYNC_PG_SCHEMA": f"bench_{run}"}
+                        pg_runs.append(child("pgsync", info, Path(tmp), environ=schema))
             lite = min(lite_runs, key=lambda r: r["seconds"])
             pg = min(pg_runs, key=lambda r: r["seconds"])
             _line(size, "(b) full sync, SQLite", lite)
