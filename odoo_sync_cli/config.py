@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from odoo_sync_cli.domain import validate_domain
 from odoo_sync_cli.errors import ConfigError
+from odoo_sync_cli.models import RECONCILE_AUTO
 
 APP_NAME = "odoosync"
 CONFIG_FILE_NAME = "odoosync.toml"
@@ -146,10 +147,16 @@ def parse_duration(value: Any) -> Any:
     raise ValueError(f"not a duration: {value!r} (use seconds, or e.g. '90s', '15m', '1h30m')")
 
 
+_RECONCILE_CHOICES = "use 'auto', 'every', 'never' or {every_n = N}"
+
+
 def parse_reconcile(value: Any) -> Any:
-    """Every how many syncs to reconcile: ``"every"`` is 1, ``"never"`` 0, ``{every_n = N}`` N."""
+    """Every how many syncs to reconcile: ``"every"`` is 1, ``"never"`` 0, ``{every_n = N}`` N,
+    ``"auto"`` :data:`RECONCILE_AUTO` (decided per module from its size, see the planner)."""
     if isinstance(value, str):
         text = value.strip().lower()
+        if text == "auto":
+            return RECONCILE_AUTO
         if text == "every":
             return 1
         if text == "never":
@@ -162,9 +169,7 @@ def parse_reconcile(value: Any) -> Any:
         elif text.isdigit():
             return int(text)
         else:
-            raise ValueError(
-                f"not a reconcile policy: {value!r} (use 'every', 'never' or {{every_n = N}})"
-            )
+            raise ValueError(f"not a reconcile policy: {value!r} ({_RECONCILE_CHOICES})")
     if isinstance(value, Mapping):
         if set(value) != {"every_n"}:
             raise ValueError("a reconcile table takes exactly one key, every_n")
@@ -172,19 +177,14 @@ def parse_reconcile(value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError("reconcile.every_n must be a whole number of syncs, 1 or more")
         return value
+    # RECONCILE_AUTO itself is the default, which validation sees too.
+    if isinstance(value, int) and not isinstance(value, bool) and value < RECONCILE_AUTO:
+        raise ValueError(f"not a reconcile policy: {value} ({_RECONCILE_CHOICES})")
     return value
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
-ReconcileEvery = Annotated[int, BeforeValidator(parse_reconcile), Field(ge=0)]
-
-
-def describe_reconcile(every: int) -> str:
-    if every == 0:
-        return "never"
-    if every == 1:
-        return "every"
-    return f"every {every} syncs"
+ReconcileEvery = Annotated[int, BeforeValidator(parse_reconcile), Field(ge=RECONCILE_AUTO)]
 
 
 class _Strict(BaseModel):
@@ -340,7 +340,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=10_000, gt=0)
     id_page_size: int = Field(default=5_000, gt=0)
     lookback: Seconds = 900.0
-    reconcile: ReconcileEvery = 1
+    reconcile: ReconcileEvery = RECONCILE_AUTO
     refresh: Seconds = 3600.0
     hard_delete: bool = False
     # How many of a user's batches are read at once (off by default: a small Odoo should not

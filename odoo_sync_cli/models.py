@@ -33,6 +33,9 @@ FULL = "full"
 INCREMENTAL = "incremental"
 RECONCILE = "reconcile"
 KINDS = (FULL, INCREMENTAL, RECONCILE)
+# The reconcile policy "auto" among the every-N-syncs ones (1 each sync, 0 never); the planner
+# decides it per module from its size and its last reconcile.
+RECONCILE_AUTO = -1
 
 # State of a module for a user.
 MODULE_OK = "ok"
@@ -56,6 +59,14 @@ def parse_timestamp(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def span_seconds(began: str | None, ended: str | None) -> float | None:
+    """Seconds from one odoosync timestamp to a later one (None when either is missing)."""
+    start, end = parse_timestamp(began), parse_timestamp(ended)
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
 
 
 # --------------------------------------------------------------------------- secrets, by location
@@ -165,6 +176,10 @@ class ModuleRow:
     # The many2one fields read with their display name (those whose comodel no module of the
     # user mirrors); None: a plan made before this was decided, where every one is.
     names: tuple[str, ...] | None = None
+    # When the module's last reconcile ended, and how long it took from its first page to
+    # its last (None: never reconciled).
+    reconciled_at: str | None = None
+    reconcile_seconds: float | None = None
 
     def domain_list(self) -> list[Any]:
         """The module filter the plan was made with."""

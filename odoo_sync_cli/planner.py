@@ -12,12 +12,21 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from odoo_sync_cli.domain import CursorError, window_start
-from odoo_sync_cli.models import FULL, INCREMENTAL, RECONCILE, IdRange, ModuleState, PlannedBatch
+from odoo_sync_cli.models import (
+    FULL,
+    INCREMENTAL,
+    RECONCILE,
+    RECONCILE_AUTO,
+    IdRange,
+    ModuleState,
+    PlannedBatch,
+)
 
 __all__ = [
     "FULL",
     "INCREMENTAL",
     "RECONCILE",
+    "RECONCILE_AUTO",
     "IdRange",
     "ModuleState",
     "PlannedBatch",
@@ -28,6 +37,7 @@ __all__ = [
     "plan_id_ranges",
     "plan_incremental",
     "plan_reconcile",
+    "reconcile_deferral",
     "should_reconcile",
     "trusted_count",
 ]
@@ -100,11 +110,52 @@ def plan_reconcile(module: str, model: str, expected: int) -> PlannedBatch:
     return PlannedBatch(module, model, RECONCILE, expected=expected)
 
 
-def should_reconcile(every: int, completed_syncs: int) -> bool:
-    """Whether the coming sync (number ``completed_syncs + 1``) reconciles under the policy."""
+# The "auto" policy. Listing ids costs about 15 us per id on a real Odoo 19 (40,000 partners:
+# an incremental sync took 3.2 s, 3.8 s with reconcile), so up to this many records a reconcile
+# costs under a quarter of an incremental sync's own fixed cost and runs every sync.
+AUTO_RECONCILE_RECORDS = 50_000
+# Above it, a reconcile waits until its last one is this many times its duration old, so
+# reconciling takes at most about a tenth of the time however often the user syncs ...
+AUTO_RECONCILE_SPACING = 10
+# ... and never waits longer than this: a deletion shows within a day at worst.
+AUTO_RECONCILE_MAX_AGE = timedelta(days=1)
+
+
+def should_reconcile(
+    every: int,
+    completed_syncs: int,
+    *,
+    count: int = 0,
+    reconciled_at: datetime | None = None,
+    reconcile_seconds: float | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether the coming sync (number ``completed_syncs + 1``) reconciles under the policy:
+    ``every`` syncs (1: each, 0: never), or :data:`RECONCILE_AUTO` from the module's
+    ``count`` and its last reconcile (see :func:`reconcile_deferral`)."""
+    if every == RECONCILE_AUTO:
+        return reconcile_deferral(count, reconciled_at, reconcile_seconds, now) is None
     if every <= 0:
         return False
     return (completed_syncs + 1) % every == 0
+
+
+def reconcile_deferral(
+    count: int,
+    reconciled_at: datetime | None,
+    reconcile_seconds: float | None,
+    now: datetime | None,
+) -> timedelta | None:
+    """Under the auto policy, how long the module's reconcile still waits (None: it is due).
+
+    Due when the module holds at most :data:`AUTO_RECONCILE_RECORDS` records, was never
+    reconciled, or its last reconcile is :data:`AUTO_RECONCILE_SPACING` times that reconcile's
+    duration old (at most :data:`AUTO_RECONCILE_MAX_AGE`)."""
+    if count <= AUTO_RECONCILE_RECORDS or reconciled_at is None or now is None:
+        return None
+    spacing = timedelta(seconds=AUTO_RECONCILE_SPACING * max(0.0, reconcile_seconds or 0.0))
+    wait = min(spacing, AUTO_RECONCILE_MAX_AGE) - (now - reconciled_at)
+    return wait if wait > timedelta(0) else None
 
 
 def order_batches(

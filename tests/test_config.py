@@ -18,6 +18,7 @@ from odoo_sync_cli.config import (
     user_config_file,
 )
 from odoo_sync_cli.errors import ConfigError
+from odoo_sync_cli.models import RECONCILE_AUTO
 
 
 @pytest.fixture
@@ -42,7 +43,12 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults(home: Path, tmp_path: Path) -> None:
     s = load_settings()
-    assert (s.page_size, s.batch_size, s.lookback, s.reconcile) == (500, 10_000, 900, 1)
+    assert (s.page_size, s.batch_size, s.lookback, s.reconcile) == (
+        500,
+        10_000,
+        900,
+        RECONCILE_AUTO,
+    )
     modules = {m.name: m for m in s.resolved_modules()}
     assert {n: m.model for n, m in modules.items()} == {
         "contacts": "res.partner",
@@ -189,13 +195,19 @@ page_size = 50
 lookback = 0
 reconcile = "never"
 modules = ["contacts", "invoices"]
+[users.carol]
+reconcile = "every"
+[users.dave]
+reconcile = "AUTO"
 """,
     )
     s = load_settings()
     alice, bob = s.for_user("alice"), s.for_user("bob")
     assert (alice.page_size, alice.lookback, alice.reconcile_every) == (50, 0, 0)
     assert [m.name for m in alice.modules] == ["contacts", "invoices"]
-    assert (bob.page_size, bob.lookback, bob.reconcile_every) == (300, 900, 1)
+    assert (bob.page_size, bob.lookback, bob.reconcile_every) == (300, 900, RECONCILE_AUTO)
+    assert s.for_user("carol").reconcile_every == 1
+    assert s.for_user("dave").reconcile_every == RECONCILE_AUTO
     assert len(bob.modules) == 6
     with pytest.raises(ConfigError, match="unknown module 'nope'"):
         alice.module("nope")
@@ -249,6 +261,7 @@ history = true
         ("lookback = -5\n", "lookback: Input should be greater than or equal to 0"),
         ("reconcile = 'sometimes'\n", "reconcile: not a reconcile policy"),
         ("reconcile = { every_n = 0 }\n", "every_n must be a whole number"),
+        ("reconcile = -2\n", "reconcile: not a reconcile policy: -2 (use 'auto'"),
         ("[modules.x]\ndomain = [['a', '=', 1]]\n", "modules.x needs a `model`"),
         ("[modules.contacts]\ndomain = ['|', ['a', '=', 1]]\n", "missing 1 condition"),
         ("[modules.contacts]\ndomain = [['a', '=']]\n", "bad domain condition"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from odoo_sync_cli import engine, mirror
+from odoo_sync_cli import engine, mirror, planner
 from odoo_sync_cli.config import Settings
 from odoo_sync_cli.credentials import NewSecret
 from odoo_sync_cli.errors import (
@@ -372,6 +372,56 @@ def test_reconcile_every_nth_sync(
         plans.append(results[0].modules[0].reconcile)
         engine.step(settings)
     assert plans == [False, True, False, True]
+
+
+def test_auto_reconcile_spaces_a_big_module(
+    backend: Backend, make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the default policy a module above the size bound reconciles only when its last
+    reconcile is old enough for its duration; the sync in between says so, and a deletion
+    shows at the next reconcile."""
+    monkeypatch.setattr(planner, "AUTO_RECONCILE_RECORDS", 100)
+    sim = make_simulator(records=300, seed=11)
+    settings = make_settings(backend, modules={"contacts": {"fields": ["name"]}})
+    add_user(settings, sim, "alice")
+
+    def contacts_reconcile(reporter: RecordingReporter | None = None) -> bool:
+        results = engine.prepare(settings, reporter=reporter or RecordingReporter())
+        engine.step(settings)
+        return {m.module: m for m in results[0].modules}["contacts"].reconcile
+
+    def last_reconcile() -> dict[str, Any]:
+        status = engine.status(settings, user="alice")[0].to_json()
+        return {m["module"]: m for m in status["progress"]["modules"]}["contacts"]
+
+    assert contacts_reconcile(), "a first sync reconciles"
+    first = last_reconcile()
+    assert first["lastReconciled"] is not None and first["reconcileSeconds"] >= 0
+    # As if that reconcile had taken 10 minutes: the next one waits 100.
+    backend.sql("UPDATE _odoosync_modules SET reconcile_seconds = 600 WHERE module = 'contacts'")
+    gone = sim.stores[sim.database].search("res.partner", [], limit=1)[0]
+    sim.unlink("res.partner", [gone])
+    reporter = RecordingReporter()
+    assert not contacts_reconcile(reporter)
+    notes = [n.message for n in reporter.of(Note)]
+    assert any("contacts: reconcile put off for 1" in n and "took 600 s" in n for n in notes)
+    # Small modules still reconcile every sync.
+    status = engine.status(settings, user="alice")[0].to_json()
+    orders = {m["module"]: m for m in status["progress"]["modules"]}["sale_orders"]
+    assert orders["lastReconciled"] is not None
+    with mirror.open_mirror(settings) as store:
+        live = {r["id"] for r in store.table_rows("alice", "res_partner") if not r["_deleted_at"]}
+    assert gone in live, "no reconcile: the deletion is not seen yet"
+
+    backend.sql(
+        "UPDATE _odoosync_modules SET reconciled_at = ? WHERE module = 'contacts'",
+        ((datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),),
+    )
+    assert contacts_reconcile(), "the last reconcile is over ten times its duration old"
+    with mirror.open_mirror(settings) as store:
+        deleted = {r["id"] for r in store.table_rows("alice", "res_partner") if r["_deleted_at"]}
+    assert gone in deleted
+    assert last_reconcile()["reconcileSeconds"] != 600, "the reconcile that ran is recorded"
 
 
 def test_a_missing_model_is_reported_and_skipped(backend: Backend, simulator: Simulator) -> None:

@@ -46,6 +46,7 @@ MIGRATION_NAMES = [
     "m005_batch_restored",
     "m006_history_and_comodels",
     "m007_module_names",
+    "m008_reconcile_timing",
 ]
 
 PARTNER_FIELDS = {

@@ -11,8 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from odoo_sync_cli.domain import CursorError, advance_cursor, page_domain, page_is_last
-from odoo_sync_cli.models import FULL, INCREMENTAL, RECONCILE, IdRange, ModuleState, PlannedBatch
+from odoo_sync_cli.models import (
+    FULL,
+    INCREMENTAL,
+    RECONCILE,
+    RECONCILE_AUTO,
+    IdRange,
+    ModuleState,
+    PlannedBatch,
+)
 from odoo_sync_cli.planner import (
+    AUTO_RECONCILE_MAX_AGE,
+    AUTO_RECONCILE_RECORDS,
+    AUTO_RECONCILE_SPACING,
     is_due,
     is_first_sync,
     order_batches,
@@ -20,6 +31,7 @@ from odoo_sync_cli.planner import (
     plan_id_ranges,
     plan_incremental,
     plan_reconcile,
+    reconcile_deferral,
     should_reconcile,
 )
 
@@ -89,6 +101,49 @@ def test_first_sync_and_reconcile_policy() -> None:
         True,
         False,
     ]
+
+
+NOW = datetime(2026, 12, 7, 12, 0, 0)
+BIG = AUTO_RECONCILE_RECORDS + 1
+
+
+def test_auto_reconcile_examples() -> None:
+    ago = lambda **kw: NOW - timedelta(**kw)  # noqa: E731
+    # Small modules, and modules never reconciled, reconcile every sync.
+    assert reconcile_deferral(AUTO_RECONCILE_RECORDS, ago(seconds=1), 3600.0, NOW) is None
+    assert reconcile_deferral(10**7, None, None, NOW) is None
+    # A reconcile of 15 s waits until it is 150 s old.
+    assert reconcile_deferral(BIG, ago(seconds=60), 15.0, NOW) == timedelta(seconds=90)
+    assert reconcile_deferral(BIG, ago(seconds=150), 15.0, NOW) is None
+    # A reconcile measured as instant (whole seconds) does not hold the next one back.
+    assert reconcile_deferral(BIG, ago(seconds=1), 0.0, NOW) is None
+    # However slow the last one was, a day is the longest wait.
+    assert reconcile_deferral(BIG, ago(hours=23), 86400.0, NOW) == timedelta(hours=1)
+    assert reconcile_deferral(BIG, ago(days=1), 86400.0, NOW) is None
+    # The policy as the planner applies it.
+    assert should_reconcile(RECONCILE_AUTO, 5, count=BIG, reconciled_at=ago(seconds=10),
+                            reconcile_seconds=15.0, now=NOW) is False  # fmt: skip
+    assert should_reconcile(RECONCILE_AUTO, 5, count=10, reconciled_at=ago(seconds=10),
+                            reconcile_seconds=15.0, now=NOW) is True  # fmt: skip
+
+
+@given(
+    count=st.integers(0, 10**8),
+    age=st.floats(0, 3 * 86400),
+    seconds=st.none() | st.floats(0, 10 * 86400),
+)
+def test_auto_reconcile_bounds(count: int, age: float, seconds: float | None) -> None:
+    """A reconcile is never put off past the module's spacing, nor past a day; and putting it
+    off again after the wait is over never happens."""
+    reconciled_at = NOW - timedelta(seconds=age)
+    wait = reconcile_deferral(count, reconciled_at, seconds, NOW)
+    if wait is None:
+        return
+    assert count > AUTO_RECONCILE_RECORDS
+    assert timedelta(0) < wait <= AUTO_RECONCILE_MAX_AGE
+    spacing = timedelta(seconds=AUTO_RECONCILE_SPACING * (seconds or 0.0))
+    assert timedelta(seconds=age) + wait == min(spacing, AUTO_RECONCILE_MAX_AGE)
+    assert reconcile_deferral(count, reconciled_at, seconds, NOW + wait) is None
 
 
 def test_is_due() -> None:

@@ -465,6 +465,39 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         ("tests/test_test_complete.py::test_x2many_are_sets_on_a_server_whose_order_ties",),
     ),
+    Mutant(
+        "auto_reconcile_forgotten",
+        "the mirror does not record a module's reconcile, so under the auto policy a big "
+        "module's deletions wait a day instead of ten reconcile durations (or forever once "
+        "the day is measured from the first one)",
+        (
+            Edit(
+                "            self.conn.executemany(\n"
+                '                "UPDATE _odoosync_modules SET reconciled_at = ?, '
+                'reconcile_seconds = ? "\n',
+                "            (lambda *a: None)(\n"
+                '                "UPDATE _odoosync_modules SET reconciled_at = ?, '
+                'reconcile_seconds = ? "\n',
+                path="odoo_sync_cli/mirror/sqlite/state.py",
+            ),
+        ),
+        ("tests/test_engine_sync.py::test_auto_reconcile_spaces_a_big_module",),
+    ),
+    Mutant(
+        "auto_reconcile_unbounded",
+        "a big module's reconcile is put off whatever its age, so deletions never show",
+        (
+            Edit(
+                "    wait = min(spacing, AUTO_RECONCILE_MAX_AGE) - (now - reconciled_at)\n",
+                "    wait = min(spacing, AUTO_RECONCILE_MAX_AGE) + (now - reconciled_at)\n",
+                path="odoo_sync_cli/planner.py",
+            ),
+        ),
+        (
+            "tests/test_planner.py",
+            "tests/test_engine_sync.py::test_auto_reconcile_spaces_a_big_module",
+        ),
+    ),
 )
 
 

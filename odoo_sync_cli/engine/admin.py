@@ -57,10 +57,13 @@ def status(settings: Settings, *, user: str | None = None) -> list[UserStatus]:
                 ModuleStatus(
                     progress=p,
                     percent=_module_percent(u.status, p),
-                    high_water=rows[p.module].high_water if p.module in rows else None,
-                    last_synced_at=rows[p.module].last_synced_at if p.module in rows else None,
+                    high_water=row.high_water if row else None,
+                    last_synced_at=row.last_synced_at if row else None,
+                    reconciled_at=row.reconciled_at if row else None,
+                    reconcile_seconds=row.reconcile_seconds if row else None,
                 )
                 for p in progress
+                for row in [rows.get(p.module)]
             )
             done = sum(p.batches_done for p in progress)
             total = sum(p.batches_total for p in progress)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -40,10 +41,13 @@ from odoo_sync_cli.models import (
     INCREMENTAL,
     MODULE_FORBIDDEN,
     MODULE_MISSING,
+    RECONCILE_AUTO,
     ModulePlan,
+    ModuleRow,
     ModuleState,
     PlannedBatch,
     UserRecord,
+    parse_timestamp,
 )
 from odoo_sync_cli.odoo import OdooClient
 from odoo_sync_cli.planner import (
@@ -52,6 +56,7 @@ from odoo_sync_cli.planner import (
     plan_full,
     plan_incremental,
     plan_reconcile,
+    reconcile_deferral,
     should_reconcile,
     trusted_count,
 )
@@ -149,6 +154,40 @@ def named_fields(
     )
 
 
+def _reconcile_now(
+    every: int,
+    state: ModuleRow | None,
+    count: int,
+    user: str,
+    module: str,
+    reporter: Reporter,
+) -> bool:
+    """The reconcile policy for a module's incremental sync; an auto reconcile put off says
+    why, so an operator sees when deletions will show."""
+    reconciled_at = parse_timestamp(state.reconciled_at) if state else None
+    seconds = state.reconcile_seconds if state else None
+    now = datetime.now(UTC)
+    if every == RECONCILE_AUTO:
+        wait = reconcile_deferral(count, reconciled_at, seconds, now)
+        if wait is not None:
+            assert reconciled_at is not None
+            reporter.emit(
+                Note(
+                    user,
+                    f"{module}: reconcile put off for {_minutes(wait)} ({count:,} records; the "
+                    f"last one, {_minutes(now - reconciled_at)} ago, took {seconds or 0:.0f} s)",
+                )
+            )
+            return False
+        return True
+    return should_reconcile(every, state.syncs if state else 0)
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes >= 1 else f"{span.total_seconds():.0f} s"
+
+
 def _plan_user(
     store: Mirror,
     client: OdooClient,
@@ -224,7 +263,10 @@ def _plan_user(
             batches = [replace(inc, expected=expected)]
             kind = INCREMENTAL
         data.append(batches)
-        reconcile = should_reconcile(us.reconcile_every, state.syncs if state else 0)
+        # Under "auto" a full sync always reconciles: it is the sync asked to be exact.
+        reconcile = (kind == FULL and us.reconcile_every == RECONCILE_AUTO) or _reconcile_now(
+            us.reconcile_every, state, count, user.name, module.name, reporter
+        )
         if reconcile:
             reconciles.append(plan_reconcile(module.name, module.model, count))
         plans.append(

@@ -107,6 +107,8 @@ class ModuleStatus:
     percent: float
     high_water: str | None
     last_synced_at: str | None
+    reconciled_at: str | None = None
+    reconcile_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,8 @@ class UserStatus:
                         "mirrored": m.progress.mirrored,
                         "highWater": m.high_water,
                         "lastSynced": m.last_synced_at,
+                        "lastReconciled": m.reconciled_at,
+                        "reconcileSeconds": m.reconcile_seconds,
                     }
                     for m in self.modules
                 ],

@@ -179,6 +179,13 @@ def m007_module_names(conn: Conn) -> None:
     conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN names jsonb")
 
 
+def m008_reconcile_timing(conn: Conn) -> None:
+    # When each module last reconciled and how long that took: the "auto" reconcile policy
+    # spaces a big module's reconciles by them. NULL: never reconciled since this migration.
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN reconciled_at timestamptz")
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN reconcile_seconds double precision")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[Conn], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
@@ -187,6 +194,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[Conn], None]], ...] = (
     ("m005_batch_restored", m005_batch_restored),
     ("m006_history_and_comodels", m006_history_and_comodels),
     ("m007_module_names", m007_module_names),
+    ("m008_reconcile_timing", m008_reconcile_timing),
 )
 
 

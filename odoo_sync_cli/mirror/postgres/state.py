@@ -40,6 +40,7 @@ from odoo_sync_cli.models import (
     FAILED,
     IN_PROGRESS,
     NOT_STARTED,
+    RECONCILE,
     RUNNING,
     USER_STATUSES,
     Batch,
@@ -58,7 +59,7 @@ _USER_COLUMNS = (
 )
 _MODULE_COLUMNS = (
     '"user", module, model, table_name, fields, domain, state, note, high_water, candidate, '
-    "syncs, last_count, in_plan, last_synced_at, names"
+    "syncs, last_count, in_plan, last_synced_at, names, reconciled_at, reconcile_seconds"
 )
 _BATCH_COLUMNS = (
     'id, "user", module, model, seq, kind, lo_id, hi_id, window_lo, cursor, expected, synced, '
@@ -403,6 +404,14 @@ class PgState(PgBase):
             ).fetchone()
             if row and row[0]:
                 raise StoreError(f"user '{user}' still has {row[0]} unfinished batch(es)")
+            cur.execute(
+                """UPDATE _odoosync_modules AS m SET reconciled_at = b.finished_at,
+                       reconcile_seconds = extract(epoch FROM b.finished_at - b.started_at)::float8
+                   FROM _odoosync_batches AS b
+                   WHERE m."user" = %s AND m.in_plan AND b."user" = m."user"
+                     AND b.module = m.module AND b.kind = %s AND b.status = 'done'""",
+                (user, RECONCILE),
+            )
             cur.execute(
                 """UPDATE _odoosync_modules SET
                        high_water = coalesce(candidate, high_water), candidate = NULL,

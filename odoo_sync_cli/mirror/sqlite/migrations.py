@@ -193,6 +193,13 @@ def m007_module_names(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN names TEXT")
 
 
+def m008_reconcile_timing(conn: sqlite3.Connection) -> None:
+    # When each module last reconciled and how long that took: the "auto" reconcile policy
+    # spaces a big module's reconciles by them. NULL: never reconciled since this migration.
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN reconciled_at TEXT")
+    conn.execute("ALTER TABLE _odoosync_modules ADD COLUMN reconcile_seconds REAL")
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m001_initial", m001_initial),
     ("m002_user_insecure", m002_user_insecure),
@@ -201,6 +208,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("m005_batch_restored", m005_batch_restored),
     ("m006_history_and_comodels", m006_history_and_comodels),
     ("m007_module_names", m007_module_names),
+    ("m008_reconcile_timing", m008_reconcile_timing),
 )
 # Migrations after which an existing file is rewritten once: freed pages of a database written
 # before them may still hold a secret in clear.

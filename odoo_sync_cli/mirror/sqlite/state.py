@@ -26,6 +26,7 @@ from odoo_sync_cli.models import (
     FAILED,
     IN_PROGRESS,
     NOT_STARTED,
+    RECONCILE,
     RUNNING,
     USER_STATUSES,
     Batch,
@@ -34,6 +35,7 @@ from odoo_sync_cli.models import (
     PlannedBatch,
     SecretLocation,
     UserRecord,
+    span_seconds,
     utc_now,
 )
 
@@ -385,6 +387,16 @@ class SqliteState(SqliteBase):
             ).fetchone()[0]
             if open_batches:
                 raise StoreError(f"user '{user}' still has {open_batches} unfinished batch(es)")
+            reconciled = self.conn.execute(
+                "SELECT module, started_at, finished_at FROM _odoosync_batches "
+                "WHERE user = ? AND kind = ? AND status = 'done'",
+                (user, RECONCILE),
+            ).fetchall()
+            self.conn.executemany(
+                "UPDATE _odoosync_modules SET reconciled_at = ?, reconcile_seconds = ? "
+                "WHERE user = ? AND module = ? AND in_plan = 1",
+                [(ended, span_seconds(began, ended), user, m) for m, began, ended in reconciled],
+            )
             self.conn.execute(
                 """UPDATE _odoosync_modules SET
                        high_water = coalesce(candidate, high_water), candidate = NULL,
