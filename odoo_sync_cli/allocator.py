@@ -8,8 +8,11 @@ heap's free space fragments instead of going back to the system. Measured on a f
 (prepare and step in one process, pages of 500): the peak memory grew with the number of
 pages, 129 MiB at 100,000 partners, 151 at 300,000, 154 at a million, while the memory in use
 after the sync was 59 MiB at each size (``malloc_trim`` gave the rest back). With the threshold
-fixed at glibc's default of 128 KiB, each large block is mapped and unmapped on its own: 96 MiB
-at 100,000 and at 300,000 partners.
+fixed at glibc's default of 128 KiB, each large block is mapped and unmapped on its own: 97 MiB
+at 100,000 partners and 99 at 300,000 (76 and 77 at 100,000 and a million since a body is
+decoded once, transport.py). The price is the page faults of mapping those blocks afresh:
+0.42 s of system CPU against 0.23 for a full sync of 50,000 partners (4 runs each, alternated),
+about 3% of the client's CPU.
 
 Fixing the threshold is a process-wide choice, made once by the commands that read pages. A
 user who sets ``MALLOC_MMAP_THRESHOLD_`` (glibc's variable for it) keeps their own; other C
