@@ -311,6 +311,17 @@ def test_unexpected_answers_are_server_errors() -> None:
             client.search_count("res.partner", [])
 
 
+def test_a_json_answer_with_a_byte_that_is_not_utf8_is_read_with_it_replaced() -> None:
+    # JSON is parsed from the body's bytes; one that is not valid UTF-8 is decoded as httpx
+    # decodes text (the byte replaced), not taken for a cut answer and asked again.
+    fake = FakeOdoo()
+    with _client(fake) as client:
+        client.connect()
+        fake.faults.append(httpx.Response(200, content=b'[{"id": 1, "name": "Caf\xe9"}]'))
+        assert client.search_read("res.partner", [], ["name"]) == [{"id": 1, "name": "Caf\ufffd"}]
+        assert client.stats.retries == 0
+
+
 # --- retries --------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 RANKS: tuple[tuple[str, ...], ...] = (
     ("odoo_sync_cli", "errors", "models"),  # the version, the error tree, the vocabulary
     ("domain",),  # pure: domains, windows, cursors
-    ("planner", "config", "credentials", "progress", "mirror.codec"),
+    ("planner", "config", "credentials", "progress", "mirror.codec", "allocator"),
     ("odoo",),  # the client over the protocol registry
     ("mirror",),  # the protocols, the choice of backend, the backends
     ("runner",),  # one page: fetch, then commit with its cursor

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
+from odoo_sync_cli.allocator import keep_large_blocks_apart
 from odoo_sync_cli.config import Module, Settings, UserSettings
 from odoo_sync_cli.domain import NO_ACTIVE_TEST, CursorError, and_domains, window_domain
 from odoo_sync_cli.engine.common import (
@@ -307,6 +308,7 @@ def prepare(
     connect: ClientFactory = make_client,
 ) -> list[PrepareResult]:
     """Plan a sync for each user: id ranges the first time (or ``full``), else one window."""
+    keep_large_blocks_apart()  # the id listing's pages are large blocks too (allocator.py)
     reporter = reporter or NullReporter()
     explicit = bool(users)
     results: list[PrepareResult] = []

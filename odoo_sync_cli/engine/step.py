@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from odoo_sync_cli.allocator import keep_large_blocks_apart
 from odoo_sync_cli.config import MAX_STREAMS, Settings
 from odoo_sync_cli.engine.common import ClientFactory, Held, chosen_users, make_client, open_mirror
 from odoo_sync_cli.engine.results import StepReport, UserStep
@@ -64,6 +65,8 @@ def step(
     if max_seconds is not None and max_seconds <= 0:
         raise ConfigError("--max-seconds must be more than 0")
     check_streams(streams)
+    # Without it, the peak memory of a big first sync grows with its number of pages.
+    keep_large_blocks_apart()
     started = clock()
     budget = Budget(
         max_pages, None if max_seconds is None else started + max_seconds, clock, stop=stop

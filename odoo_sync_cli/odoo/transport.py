@@ -428,13 +428,14 @@ def translate_http_error(exc: Exception, ctx: ErrorContext) -> OdooError:
 
 @dataclass(frozen=True)
 class Reply:
-    """An HTTP answer: status, headers, and the body parsed as JSON when it is JSON."""
+    """An HTTP answer: status, headers, and the body parsed as JSON when it is JSON, else its
+    ``text``."""
 
     status: int
     headers: httpx.Headers
     text: str
     data: Any
-    is_json: bool
+    is_json: bool = True
 
 
 def _check_url(conn: Connection) -> str:
@@ -542,14 +543,17 @@ class HttpSession:
                 status=response.status_code,
                 hint="Set the user's url to the address the server redirects to.",
             )
-        text = response.text
         try:
-            data = json.loads(text)
-            is_json = True
+            # JSON is UTF-8: parsed from the bytes, a page's body is decoded once, and its text
+            # is not kept beside the records (a page of 500 partners is about a megabyte).
+            return Reply(response.status_code, response.headers, "", json.loads(response.content))
         except ValueError:
-            data = None
-            is_json = False
-        return Reply(response.status_code, response.headers, text, data, is_json)
+            pass
+        text = response.text  # decoded as httpx does, invalid bytes replaced
+        try:
+            return Reply(response.status_code, response.headers, "", json.loads(text))
+        except ValueError:
+            return Reply(response.status_code, response.headers, text, None, is_json=False)
 
     def close(self) -> None:
         self._client.close()
