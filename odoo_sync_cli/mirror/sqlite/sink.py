@@ -111,7 +111,12 @@ class SqliteSink(SqliteHistory):
         """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type;
         ``relations``: many2one name -> comodel), its history table with it, and the views."""
         table = table_name(model)
+        plan = plan_columns(model, self._known_columns(table), field_types, relations)
+        if not plan.changed:
+            return plan.spec  # the usual case: a read, the writer is left to the pages
         with self._write():
+            # Planned again in the transaction: another thread or process may have widened
+            # the table since the read.
             plan = plan_columns(model, self._known_columns(table), field_types, relations)
             if not plan.changed:
                 return plan.spec
