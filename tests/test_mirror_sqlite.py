@@ -111,6 +111,29 @@ def test_a_locked_database_is_a_store_error(store: SqliteMirror, db_path: Path) 
     assert store.get_user("alice").status == NOT_STARTED  # type: ignore[union-attr]
 
 
+def test_what_has_not_changed_is_not_written(store: SqliteMirror, db_path: Path) -> None:
+    # Another process holds the writer: a call that would take it meets "locked" at once.
+    spec = store.ensure_table("res.partner", PARTNER_FIELDS)
+    store.set_server_info("alice", server_version="19.0", protocol_used="json2")
+    store.acquire_lease("alice", OWNER, TTL)
+    store.conn.execute("PRAGMA busy_timeout = 50")
+    with SqliteMirror.open(db_path) as other:
+        other.conn.execute("BEGIN IMMEDIATE")
+        assert store.ensure_table("res.partner", PARTNER_FIELDS) == spec
+        store.set_server_info("alice", server_version="19.0", protocol_used="json2")
+        store.release_lease("alice", "elsewhere:1:x")  # not the holder: nothing to release
+        with pytest.raises(StoreError, match="locked"):
+            store.ensure_table("res.partner", {**PARTNER_FIELDS, "ref": "char"})
+        with pytest.raises(StoreError, match="locked"):
+            store.set_server_info("alice", server_version="19.0+e", protocol_used="json2")
+        with pytest.raises(StoreError, match="locked"):
+            store.release_lease("alice", OWNER)
+        other.conn.execute("ROLLBACK")
+    alice = store.get_user("alice")
+    assert alice is not None and alice.server_version == "19.0"
+    assert store.holders() == {"alice": OWNER}
+
+
 def test_threads_of_one_process_take_turns_at_the_writer(db_path: Path, store: Any) -> None:
     # With no busy wait at all, only the per-file writer lock keeps the threads' connections
     # from meeting "database is locked": each waits for the lock, never for SQLite.

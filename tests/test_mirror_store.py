@@ -249,6 +249,39 @@ def test_a_lease_excludes_another_owner_until_released(store: Mirror, backend: B
             store.acquire_lease("alice", OWNER, TTL)
 
 
+def test_the_last_commit_of_a_turn_hands_the_lease_back(store: Mirror, backend: Backend) -> None:
+    other = mirror_base.lease_owner_id()
+    plan(store, "alice", [PlannedBatch("contacts", "res.partner", FULL, expected=1)])
+    assert store.holders() == {"alice": OWNER}, "a plan saved without release keeps the lease"
+    store.acquire_lease("alice", OWNER, TTL)
+    store.save_plan("alice", OWNER, TTL, [], [], release=True)
+    assert store.holders() == {}
+    with backend.open() as elsewhere:
+        elsewhere.acquire_lease("alice", other, TTL)
+        store.release_lease("alice", OWNER)  # released already: the other holder keeps it
+        assert store.holders() == {"alice": other}
+        elsewhere.release_lease("alice", other)
+    spec = store.ensure_table("res.partner", PARTNER_FIELDS)
+    seed(store, "alice", spec, [partner(1)])
+    store.finish_sync("alice", OWNER, TTL)
+    assert store.holders() == {"alice": OWNER}, "a sync finished without release keeps it"
+    seed(store, "alice", spec, [partner(1)])
+    store.finish_sync("alice", OWNER, TTL, release=True)
+    alice = store.get_user("alice")
+    assert alice is not None and alice.status == DONE
+    assert store.holders() == {}
+
+
+def test_server_info_is_recorded_and_kept(store: Mirror) -> None:
+    store.set_server_info("alice", server_version="19.0", protocol_used="json2")
+    store.set_server_info("alice", server_version="19.0", protocol_used="json2")
+    store.set_server_info("bob", server_version="17.0", protocol_used="jsonrpc")
+    store.set_server_info("bob", server_version="17.0", protocol_used="json2")
+    alice, bob = store.get_user("alice"), store.get_user("bob")
+    assert alice is not None and (alice.server_version, alice.protocol_used) == ("19.0", "json2")
+    assert bob is not None and (bob.server_version, bob.protocol_used) == ("17.0", "json2")
+
+
 # --- mirror tables ------------------------------------------------------------------------------
 
 

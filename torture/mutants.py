@@ -92,10 +92,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "every stored page loses its last record",
         (
             Edit(
-                "self._write_rows(user, page.spec, records, now)\n"
-                "            self._advance(page.batch, page.cursor, len(records), page.done, now)",
-                "self._write_rows(user, page.spec, records[:-1], now)\n"
-                "            self._advance(page.batch, page.cursor, len(records), page.done, now)",
+                "user, records = page.lease.user, page.records\n"
+                "        rows = encode_rows(user, page.spec, records, now)",
+                "user, records = page.lease.user, page.records\n"
+                "        rows = encode_rows(user, page.spec, records[:-1], now)",
             ),
         ),
         (
@@ -134,12 +134,12 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             Edit(
                 "            self._renew_lease(user, page.lease.owner, page.lease.ttl)\n"
-                "            self._write_rows(user, page.spec, records, now)\n"
+                "            self._write_rows(rows, now)\n"
                 "            self._advance(page.batch, page.cursor, len(records), page.done, now)",
                 "            self._renew_lease(user, page.lease.owner, page.lease.ttl)\n"
                 "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
                 "        with self._write():\n"
-                "            self._write_rows(user, page.spec, records, now)",
+                "            self._write_rows(rows, now)",
             ),
         ),
         ("tests/test_page_atomicity.py", "torture:kill"),
@@ -214,9 +214,8 @@ MUTANTS: tuple[Mutant, ...] = (
             Edit(
                 "        with self._write():\n"
                 "            self._renew_lease(user, page.lease.owner, page.lease.ttl)\n"
-                "            self._write_rows(user, page.spec, records, now)",
-                "        with self._write():\n"
-                "            self._write_rows(user, page.spec, records, now)",
+                "            self._write_rows(rows, now)",
+                "        with self._write():\n            self._write_rows(rows, now)",
             ),
         ),
         ("tests/test_mirror_store.py::test_store_page_refuses_a_stale_batch_and_a_lost_lease",),
@@ -340,9 +339,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "(and a record reconcile restores gets none)",
         (
             Edit(
-                "        if self._history_on(user, spec.table):\n"
-                "            self._versions_after_write(user, spec.table, "
-                '[r["id"] for r in records], now)\n',
+                "        if self._history_on(rows.user, rows.table):\n"
+                "            self._versions_after_write(rows.user, rows.table, rows.ids, now)\n",
                 "",
             ),
             Edit(
@@ -351,9 +349,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "            self._advance(page.batch, page.cursor, len(records), page.done, now)\n"
                 "        if self._history_on(user, page.spec.table):\n"
                 "            with self._write():\n"
-                "                self._versions_after_write(\n"
-                '                    user, page.spec.table, [r["id"] for r in records], now\n'
-                "                )\n"
+                "                self._versions_after_write(user, page.spec.table, rows.ids, now)\n"
                 "\n    @translated\n    def reconcile_page",
             ),
         ),

@@ -139,7 +139,9 @@ def chosen_users(store: Mirror, names: Sequence[str] | None) -> list[UserRecord]
 
 @dataclass
 class Held:
-    """A user's lease for the length of a ``with`` block."""
+    """A user's lease for the length of a ``with`` block, or until the block's last commit hands
+    it back (``save_plan`` / ``finish_sync`` with ``release=True``): then the release at the end
+    finds nothing to do."""
 
     store: Mirror
     user: str

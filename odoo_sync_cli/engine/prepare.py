@@ -361,7 +361,9 @@ def _prepare_user(
             plans, batches, infos = _plan_user(
                 store, client, user, us, full=full, reporter=reporter
             )
-            store.save_plan(user.name, lease.owner, lease.ttl, plans, batches)
+            # The plan is the last thing this turn writes: the lease goes back with it (one
+            # transaction less on SQLite's single writer; Held's release then finds it done).
+            store.save_plan(user.name, lease.owner, lease.ttl, plans, batches, release=True)
             return PrepareResult(
                 user.name,
                 modules=tuple(infos),

@@ -194,7 +194,8 @@ def _step_user(
             result.batches_finished += lanes.tally.batches_finished
             result.retries += lanes.tally.retries
         if finished:
-            store.finish_sync(user.name, lease.owner, lease.ttl)
+            # The lease goes back with the sync's last commit; Held's release finds it done.
+            store.finish_sync(user.name, lease.owner, lease.ttl, release=True)
             result.status = DONE
             reporter.emit(UserFinished(user.name, DONE))
         else:

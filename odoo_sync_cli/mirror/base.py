@@ -118,7 +118,10 @@ class SyncState(Protocol):
 
     def set_secret_location(self, name: str, location: SecretLocation) -> None: ...
 
-    def set_server_info(self, name: str, *, server_version: str, protocol_used: str) -> None: ...
+    def set_server_info(self, name: str, *, server_version: str, protocol_used: str) -> None:
+        """Record the version and protocol the user's server answered with (written only when
+        they changed)."""
+        ...
 
     def set_status(self, name: str, status: str, *, error: str | None = None) -> None: ...
 
@@ -136,7 +139,9 @@ class SyncState(Protocol):
         """Take the user's lease, or raise LeaseError while a live process holds it."""
         ...
 
-    def release_lease(self, name: str, owner: str) -> None: ...
+    def release_lease(self, name: str, owner: str) -> None:
+        """Hand the lease back, if ``owner`` still holds it (nothing to do otherwise)."""
+        ...
 
     def holders(self) -> dict[str, str]:
         """The users some process works now (its lease is live), with the lease's owner id."""
@@ -155,9 +160,17 @@ class SyncState(Protocol):
         ttl: float,
         modules: Sequence[ModulePlan],
         batches: Sequence[PlannedBatch],
-    ) -> None: ...
+        *,
+        release: bool = False,
+    ) -> None:
+        """Replace the user's batches with a new plan, the user ``in_progress``, atomically;
+        with ``release`` the lease is handed back with it (the caller is done with the user)."""
+        ...
 
-    def finish_sync(self, user: str, owner: str, ttl: float) -> None: ...
+    def finish_sync(self, user: str, owner: str, ttl: float, *, release: bool = False) -> None:
+        """All batches done: the high-water marks move, the user is ``done``; with ``release``
+        the lease is handed back with it."""
+        ...
 
     def batches(self, user: str) -> list[Batch]: ...
 

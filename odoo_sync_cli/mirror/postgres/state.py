@@ -180,8 +180,9 @@ class PgState(PgBase):
     @translated
     def set_server_info(self, name: str, *, server_version: str, protocol_used: str) -> None:
         self.conn.execute(
-            "UPDATE _odoosync_users SET server_version = %s, protocol_used = %s WHERE name = %s",
-            (server_version, protocol_used, name),
+            "UPDATE _odoosync_users SET server_version = %s, protocol_used = %s WHERE name = %s "
+            "AND (server_version IS DISTINCT FROM %s OR protocol_used IS DISTINCT FROM %s)",
+            (server_version, protocol_used, name, server_version, protocol_used),
         )
 
     @translated
@@ -331,8 +332,11 @@ class PgState(PgBase):
         ttl: float,
         modules: Sequence[ModulePlan],
         batches: Sequence[PlannedBatch],
+        *,
+        release: bool = False,
     ) -> None:
-        """Replace the user's batches with a new plan and mark it ``in_progress``, atomically."""
+        """Replace the user's batches with a new plan and mark it ``in_progress``, atomically;
+        then, with ``release``, hand the lease back."""
         now = utc_now()
         with self._tx() as cur:
             self._renew_lease(cur, user, owner, ttl)
@@ -391,10 +395,15 @@ class PgState(PgBase):
                 "last_error_at = NULL WHERE name = %s",
                 (IN_PROGRESS, now, user),
             )
+        if release:
+            # Right after the commit: PostgreSQL has no single writer to spare a transaction
+            # for, and the advisory lock is the session's, not the transaction's.
+            self.release_lease(user, owner)
 
     @translated
-    def finish_sync(self, user: str, owner: str, ttl: float) -> None:
-        """All batches done: move each planned module's high-water mark; the user is ``done``."""
+    def finish_sync(self, user: str, owner: str, ttl: float, *, release: bool = False) -> None:
+        """All batches done: move each planned module's high-water mark; the user is ``done``.
+        Then, with ``release``, hand the lease back."""
         now = utc_now()
         with self._tx() as cur:
             self._renew_lease(cur, user, owner, ttl)
@@ -424,6 +433,8 @@ class PgState(PgBase):
                 "last_error_at = NULL WHERE name = %s",
                 (DONE, now, user),
             )
+        if release:
+            self.release_lease(user, owner)
 
     # ---- batches
 

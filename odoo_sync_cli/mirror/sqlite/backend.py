@@ -4,7 +4,8 @@
 :class:`~odoo_sync_cli.mirror.sqlite.sink.SqliteSink` over one connection and holds what spans
 both: a page and its cursor in one transaction, guarded by the user's lease and by the cursor
 the page was read from, so a process killed at any instant leaves either both or neither, and a
-second process can never commit a page of a batch another one works on.
+second process can never commit a page of a batch another one works on. A page's rows are
+encoded before the transaction begins: the file's one writer is held for SQL only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from odoo_sync_cli.mirror.base import Page, ReconcilePage, module_progress
 from odoo_sync_cli.mirror.sqlite.connection import connect, translated
 from odoo_sync_cli.mirror.sqlite.migrations import migrate
-from odoo_sync_cli.mirror.sqlite.sink import SqliteSink
+from odoo_sync_cli.mirror.sqlite.sink import SqliteSink, encode_rows
 from odoo_sync_cli.mirror.sqlite.state import SqliteState
 from odoo_sync_cli.models import IDLE, ClearCounts, ModuleProgress, utc_now
 
@@ -49,9 +50,10 @@ class SqliteMirror(SqliteState, SqliteSink):
         """
         now = utc_now()
         user, records = page.lease.user, page.records
+        rows = encode_rows(user, page.spec, records, now)
         with self._write():
             self._renew_lease(user, page.lease.owner, page.lease.ttl)
-            self._write_rows(user, page.spec, records, now)
+            self._write_rows(rows, now)
             self._advance(page.batch, page.cursor, len(records), page.done, now)
 
     @translated
@@ -61,6 +63,7 @@ class SqliteMirror(SqliteState, SqliteSink):
         cursor; one transaction. Returns how many were marked (or deleted)."""
         now = utc_now()
         user, batch, records = page.lease.user, page.batch, page.records
+        rows = encode_rows(user, page.spec, records, now)
         with self._write():
             self._renew_lease(user, page.lease.owner, page.lease.ttl)
             gone = self._mark_gone(
@@ -72,7 +75,7 @@ class SqliteMirror(SqliteState, SqliteSink):
                 now=now,
                 hard_delete=page.hard_delete,
             )
-            self._write_rows(user, page.spec, records, now)
+            self._write_rows(rows, now)
             self._advance(batch, page.cursor, len(page.server_ids), page.done, now)
             self._add_restored(batch, len(records))
         return gone

@@ -2,14 +2,18 @@
 
 Each table has the primary key ``(user, id)`` and the columns ``mirror.codec`` maps from Odoo's
 fields, recorded in ``_odoosync_fields`` so a table keeps its names as the server's fields come
-and go. Rows are written by :meth:`SqliteSink._write_rows` and marked gone by
-:meth:`SqliteSink._mark_gone`, always inside a transaction the caller holds with the cursor.
+and go. A page's records are encoded by :func:`encode_rows` before the writer is taken (the
+file has one writer, and the threads of a loop queue for it: it is held for SQL only), written
+by :meth:`SqliteSink._write_rows` and marked gone by :meth:`SqliteSink._mark_gone`, always inside
+a transaction the caller holds with the cursor.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils.db import quote_identifier
@@ -32,35 +36,61 @@ from odoo_sync_cli.models import ClearCounts
 _SQL_TYPE = {"many2one": "INTEGER", "json": "TEXT", "integer": "INTEGER", "real": "REAL"}
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Records of ``user`` encoded as rows of ``table``, with the statement that upserts them."""
+
+    user: str
+    table: str
+    sql: str
+    values: list[tuple[Any, ...]]
+    ids: list[int]
+
+
+@functools.lru_cache(maxsize=256)
+def upsert_sql(spec: TableSpec) -> str:
+    """The upsert of a row of ``spec.table``; a record stored again loses its tombstone."""
+    names = ["user", *column_names(spec), "_synced_at", "_deleted_at"]
+    placeholders = ", ".join("?" for _ in names)
+    updates = ", ".join(
+        f"{quote_identifier(c)} = excluded.{quote_identifier(c)}"
+        for c in names
+        if c not in ("user", "id")
+    )
+    return (
+        f"INSERT INTO {quote_identifier(spec.table)} "
+        f"({', '.join(quote_identifier(n) for n in names)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (user, id) DO UPDATE SET {updates}"
+    )
+
+
+def encode_rows(user: str, spec: TableSpec, records: Sequence[Mapping[str, Any]], now: str) -> Rows:
+    """``records`` as the rows :meth:`SqliteSink._write_rows` stores (``now``: their
+    ``_synced_at``); pure work, done before the writer is taken."""
+    encode_row = row_encoder(spec)
+    return Rows(
+        user=user,
+        table=spec.table,
+        sql=upsert_sql(spec),
+        values=[encode_row(r, user, now) for r in records],
+        ids=[r["id"] for r in records],
+    )
+
+
 class SqliteSink(SqliteHistory):
     """The mirror tables of one SQLite file (see :class:`odoo_sync_cli.mirror.RecordSink`),
     their history tables and their views."""
 
     # ---- writing, inside a transaction the caller holds with the batch's cursor
 
-    def _write_rows(
-        self, user: str, spec: TableSpec, records: Sequence[Mapping[str, Any]], now: str
-    ) -> None:
-        """Upsert ``records``; a record stored again loses its tombstone. With history on for
-        ``user`` in this table, the versions follow in the same transaction."""
-        if not records:
+    def _write_rows(self, rows: Rows, now: str) -> None:
+        """Upsert ``rows``. With history on for their user in their table, the versions follow
+        in the same transaction."""
+        if not rows.values:
             return
-        names = ["user", *column_names(spec), "_synced_at", "_deleted_at"]
-        placeholders = ", ".join("?" for _ in names)
-        updates = ", ".join(
-            f"{quote_identifier(c)} = excluded.{quote_identifier(c)}"
-            for c in names
-            if c not in ("user", "id")
-        )
-        sql = (
-            f"INSERT INTO {quote_identifier(spec.table)} "
-            f"({', '.join(quote_identifier(n) for n in names)}) VALUES ({placeholders}) "
-            f"ON CONFLICT (user, id) DO UPDATE SET {updates}"
-        )
-        encode_row = row_encoder(spec)
-        self.conn.executemany(sql, [encode_row(r, user, now) for r in records])
-        if self._history_on(user, spec.table):
-            self._versions_after_write(user, spec.table, [r["id"] for r in records], now)
+        self.conn.executemany(rows.sql, rows.values)
+        if self._history_on(rows.user, rows.table):
+            self._versions_after_write(rows.user, rows.table, rows.ids, now)
 
     @translated
     def missing_ids(self, user: str, table: str, ids: Sequence[int]) -> list[int]:
@@ -111,7 +141,12 @@ class SqliteSink(SqliteHistory):
         """Create or widen the mirror table of ``model`` to hold ``field_types`` (name -> type;
         ``relations``: many2one name -> comodel), its history table with it, and the views."""
         table = table_name(model)
+        plan = plan_columns(model, self._known_columns(table), field_types, relations)
+        if not plan.changed:
+            return plan.spec  # the usual case: a read, the writer is left to the pages
         with self._write():
+            # Planned again in the transaction: another thread or process may have widened
+            # the table since the read.
             plan = plan_columns(model, self._known_columns(table), field_types, relations)
             if not plan.changed:
                 return plan.spec

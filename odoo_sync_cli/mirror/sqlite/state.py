@@ -198,6 +198,13 @@ class SqliteState(SqliteBase):
 
     @translated
     def set_server_info(self, name: str, *, server_version: str, protocol_used: str) -> None:
+        """Record the server's version and protocol; what the user holds already is not
+        written again (each prepare tells it, and SQLite has one writer)."""
+        row = self.conn.execute(
+            "SELECT server_version, protocol_used FROM _odoosync_users WHERE name = ?", (name,)
+        ).fetchone()
+        if row is not None and tuple(row) == (server_version, protocol_used):
+            return
         with self._write():
             self.conn.execute(
                 "UPDATE _odoosync_users SET server_version = ?, protocol_used = ? WHERE name = ?",
@@ -263,12 +270,20 @@ class SqliteState(SqliteBase):
 
     @translated
     def release_lease(self, name: str, owner: str) -> None:
+        row = self.conn.execute(
+            "SELECT 1 FROM _odoosync_users WHERE name = ? AND lease_owner = ?", (name, owner)
+        ).fetchone()
+        if row is None:
+            return  # released already (with the last commit of the turn), or taken over
         with self._write():
-            self.conn.execute(
-                "UPDATE _odoosync_users SET lease_owner = NULL, lease_until = NULL "
-                "WHERE name = ? AND lease_owner = ?",
-                (name, owner),
-            )
+            self._release(name, owner)
+
+    def _release(self, name: str, owner: str) -> None:
+        self.conn.execute(
+            "UPDATE _odoosync_users SET lease_owner = NULL, lease_until = NULL "
+            "WHERE name = ? AND lease_owner = ?",
+            (name, owner),
+        )
 
     @translated
     def holders(self) -> dict[str, str]:
@@ -316,8 +331,11 @@ class SqliteState(SqliteBase):
         ttl: float,
         modules: Sequence[ModulePlan],
         batches: Sequence[PlannedBatch],
+        *,
+        release: bool = False,
     ) -> None:
-        """Replace the user's batches with a new plan and mark it ``in_progress``, atomically."""
+        """Replace the user's batches with a new plan and mark it ``in_progress``, atomically;
+        with ``release`` the lease is handed back in the same transaction."""
         now = utc_now()
         with self._write():
             self._renew_lease(user, owner, ttl)
@@ -374,10 +392,13 @@ class SqliteState(SqliteBase):
                 "last_error_at = NULL WHERE name = ?",
                 (IN_PROGRESS, now, user),
             )
+            if release:
+                self._release(user, owner)
 
     @translated
-    def finish_sync(self, user: str, owner: str, ttl: float) -> None:
-        """All batches done: move each planned module's high-water mark; the user is ``done``."""
+    def finish_sync(self, user: str, owner: str, ttl: float, *, release: bool = False) -> None:
+        """All batches done: move each planned module's high-water mark; the user is ``done``.
+        With ``release`` the lease is handed back in the same transaction."""
         now = utc_now()
         with self._write():
             self._renew_lease(user, owner, ttl)
@@ -409,6 +430,8 @@ class SqliteState(SqliteBase):
                 "last_error_at = NULL WHERE name = ?",
                 (DONE, now, user),
             )
+            if release:
+                self._release(user, owner)
 
     # ---- batches
 
