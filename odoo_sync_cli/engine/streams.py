@@ -171,17 +171,15 @@ class UserLanes:
     def _start(self, batch: Batch) -> None:
         reading = self.readings(batch)
         client = self._connected()
-        lane = _Lane(batch, reading, cursor=batch.cursor)
-        self._lanes[batch.id] = lane
-        if batch.kind != RECONCILE:
-            # Asked for before the batch is marked started: the request is on its way while
-            # this thread waits its turn at the writer (its page commits after the start).
-            self._fetch(lane, client)
         if batch.status == PENDING:
             self.store.start_batch(batch.id, self.lease.owner, self.user.name, self.lease.ttl)
             batch = replace(batch, status=RUNNING, attempts=batch.attempts + 1)
-            lane.batch = self._batches[batch.id] = batch
+            self._batches[batch.id] = batch
             self.reporter.emit(BatchStarted(self.user.name, batch))
+        lane = _Lane(batch, reading, cursor=batch.cursor)
+        self._lanes[batch.id] = lane
+        if batch.kind != RECONCILE:
+            self._fetch(lane, client)
 
     def _fetch(self, lane: _Lane, client: OdooClient) -> None:
         assert self._pool is not None
