@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -319,6 +320,37 @@ def test_a_json_answer_with_a_byte_that_is_not_utf8_is_read_with_it_replaced() -
         client.connect()
         fake.faults.append(httpx.Response(200, content=b'[{"id": 1, "name": "Caf\xe9"}]'))
         assert client.search_read("res.partner", [], ["name"]) == [{"id": 1, "name": "Caf\ufffd"}]
+        assert client.stats.retries == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b'[{"id": 1, "credit_limit": -Infinity}]', float("-inf")),
+        (b'[{"id": 1, "credit_limit": 0.30000000000000004}]', 0.1 + 0.2),
+        (b'[{"id": 1, "credit_limit": 1234.5678901234567}]', 1234.5678901234567),
+    ],
+)
+def test_json_floats_are_read_exactly_and_nonfinite_ones_too(body: bytes, value: Any) -> None:
+    # Pages are parsed by orjson; what it refuses (non-finite floats, which Odoo's json.dumps
+    # writes) is read by Python's json, not taken for a cut answer and asked again.
+    fake = FakeOdoo()
+    with _client(fake) as client:
+        client.connect()
+        fake.faults.append(httpx.Response(200, content=body))
+        assert client.search_read("res.partner", [], ["credit_limit"]) == [
+            {"id": 1, "credit_limit": value}
+        ]
+        assert client.stats.retries == 0
+
+
+def test_a_json_answer_with_nan_is_read() -> None:
+    fake = FakeOdoo()
+    with _client(fake) as client:
+        client.connect()
+        fake.faults.append(httpx.Response(200, content=b'[{"id": 1, "credit_limit": NaN}]'))
+        [row] = client.search_read("res.partner", [], ["credit_limit"])
+        assert math.isnan(row["credit_limit"])
         assert client.stats.retries == 0
 
 
