@@ -312,15 +312,22 @@ def test_unexpected_answers_are_server_errors() -> None:
             client.search_count("res.partner", [])
 
 
-def test_a_json_answer_with_a_byte_that_is_not_utf8_is_read_with_it_replaced() -> None:
-    # JSON is parsed from the body's bytes; one that is not valid UTF-8 is decoded as httpx
-    # decodes text (the byte replaced), not taken for a cut answer and asked again.
+def read_answer(body: bytes, field: str) -> list[dict[str, Any]]:
+    """What search_read makes of ``body`` as a 200 answer; it must not be asked again."""
     fake = FakeOdoo()
     with _client(fake) as client:
         client.connect()
-        fake.faults.append(httpx.Response(200, content=b'[{"id": 1, "name": "Caf\xe9"}]'))
-        assert client.search_read("res.partner", [], ["name"]) == [{"id": 1, "name": "Caf\ufffd"}]
-        assert client.stats.retries == 0
+        fake.faults.append(httpx.Response(200, content=body))
+        rows = client.search_read("res.partner", [], [field])
+        assert client.stats.retries == 0, "read as a cut answer and asked again"
+    return rows
+
+
+def test_a_json_answer_with_a_byte_that_is_not_utf8_is_read_with_it_replaced() -> None:
+    # JSON is parsed from the body's bytes; one that is not valid UTF-8 is decoded as httpx
+    # decodes text (the byte replaced).
+    rows = read_answer(b'[{"id": 1, "name": "Caf\xe9"}]', "name")
+    assert rows == [{"id": 1, "name": "Caf\ufffd"}]
 
 
 @pytest.mark.parametrize(
@@ -333,25 +340,13 @@ def test_a_json_answer_with_a_byte_that_is_not_utf8_is_read_with_it_replaced() -
 )
 def test_json_floats_are_read_exactly_and_nonfinite_ones_too(body: bytes, value: Any) -> None:
     # Pages are parsed by orjson; what it refuses (non-finite floats, which Odoo's json.dumps
-    # writes) is read by Python's json, not taken for a cut answer and asked again.
-    fake = FakeOdoo()
-    with _client(fake) as client:
-        client.connect()
-        fake.faults.append(httpx.Response(200, content=body))
-        assert client.search_read("res.partner", [], ["credit_limit"]) == [
-            {"id": 1, "credit_limit": value}
-        ]
-        assert client.stats.retries == 0
+    # writes) is read by Python's json.
+    assert read_answer(body, "credit_limit") == [{"id": 1, "credit_limit": value}]
 
 
 def test_a_json_answer_with_nan_is_read() -> None:
-    fake = FakeOdoo()
-    with _client(fake) as client:
-        client.connect()
-        fake.faults.append(httpx.Response(200, content=b'[{"id": 1, "credit_limit": NaN}]'))
-        [row] = client.search_read("res.partner", [], ["credit_limit"])
-        assert math.isnan(row["credit_limit"])
-        assert client.stats.retries == 0
+    [row] = read_answer(b'[{"id": 1, "credit_limit": NaN}]', "credit_limit")
+    assert math.isnan(row["credit_limit"])
 
 
 # --- retries --------------------------------------------------------------------------------------

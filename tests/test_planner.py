@@ -107,8 +107,11 @@ NOW = datetime(2026, 12, 7, 12, 0, 0)
 BIG = AUTO_RECONCILE_RECORDS + 1
 
 
+def ago(**span: float) -> datetime:
+    return NOW - timedelta(**span)
+
+
 def test_auto_reconcile_examples() -> None:
-    ago = lambda **kw: NOW - timedelta(**kw)  # noqa: E731
     # Small modules, and modules never reconciled, reconcile every sync.
     assert reconcile_deferral(AUTO_RECONCILE_RECORDS, ago(seconds=1), 3600.0, NOW) is None
     assert reconcile_deferral(10**7, None, None, NOW) is None
