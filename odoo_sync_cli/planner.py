@@ -121,20 +121,9 @@ AUTO_RECONCILE_SPACING = 10
 AUTO_RECONCILE_MAX_AGE = timedelta(days=1)
 
 
-def should_reconcile(
-    every: int,
-    completed_syncs: int,
-    *,
-    count: int = 0,
-    reconciled_at: datetime | None = None,
-    reconcile_seconds: float | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Whether the coming sync (number ``completed_syncs + 1``) reconciles under the policy:
-    ``every`` syncs (1: each, 0: never), or :data:`RECONCILE_AUTO` from the module's
-    ``count`` and its last reconcile (see :func:`reconcile_deferral`)."""
-    if every == RECONCILE_AUTO:
-        return reconcile_deferral(count, reconciled_at, reconcile_seconds, now) is None
+def should_reconcile(every: int, completed_syncs: int) -> bool:
+    """Whether the coming sync (number ``completed_syncs + 1``) reconciles under an every-N
+    policy (1: each sync, 0: never); :data:`RECONCILE_AUTO` is :func:`reconcile_deferral`'s."""
     if every <= 0:
         return False
     return (completed_syncs + 1) % every == 0
@@ -144,14 +133,14 @@ def reconcile_deferral(
     count: int,
     reconciled_at: datetime | None,
     reconcile_seconds: float | None,
-    now: datetime | None,
+    now: datetime,
 ) -> timedelta | None:
     """Under the auto policy, how long the module's reconcile still waits (None: it is due).
 
     Due when the module holds at most :data:`AUTO_RECONCILE_RECORDS` records, was never
     reconciled, or its last reconcile is :data:`AUTO_RECONCILE_SPACING` times that reconcile's
     duration old (at most :data:`AUTO_RECONCILE_MAX_AGE`)."""
-    if count <= AUTO_RECONCILE_RECORDS or reconciled_at is None or now is None:
+    if count <= AUTO_RECONCILE_RECORDS or reconciled_at is None:
         return None
     spacing = timedelta(seconds=AUTO_RECONCILE_SPACING * max(0.0, reconcile_seconds or 0.0))
     wait = min(spacing, AUTO_RECONCILE_MAX_AGE) - (now - reconciled_at)

@@ -15,7 +15,6 @@ from odoo_sync_cli.models import (
     FULL,
     INCREMENTAL,
     RECONCILE,
-    RECONCILE_AUTO,
     IdRange,
     ModuleState,
     PlannedBatch,
@@ -123,11 +122,9 @@ def test_auto_reconcile_examples() -> None:
     # However slow the last one was, a day is the longest wait.
     assert reconcile_deferral(BIG, ago(hours=23), 86400.0, NOW) == timedelta(hours=1)
     assert reconcile_deferral(BIG, ago(days=1), 86400.0, NOW) is None
-    # The policy as the planner applies it.
-    assert should_reconcile(RECONCILE_AUTO, 5, count=BIG, reconciled_at=ago(seconds=10),
-                            reconcile_seconds=15.0, now=NOW) is False  # fmt: skip
-    assert should_reconcile(RECONCILE_AUTO, 5, count=10, reconciled_at=ago(seconds=10),
-                            reconcile_seconds=15.0, now=NOW) is True  # fmt: skip
+    # Put off for a big module, not for a small one, with the same last reconcile.
+    assert reconcile_deferral(BIG, ago(seconds=10), 15.0, NOW) is not None
+    assert reconcile_deferral(10, ago(seconds=10), 15.0, NOW) is None
 
 
 @given(

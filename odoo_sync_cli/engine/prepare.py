@@ -165,23 +165,23 @@ def _reconcile_now(
 ) -> bool:
     """The reconcile policy for a module's incremental sync; an auto reconcile put off says
     why, so an operator sees when deletions will show."""
+    if every != RECONCILE_AUTO:
+        return should_reconcile(every, state.syncs if state else 0)
     reconciled_at = parse_timestamp(state.reconciled_at) if state else None
     seconds = state.reconcile_seconds if state else None
     now = datetime.now(UTC)
-    if every == RECONCILE_AUTO:
-        wait = reconcile_deferral(count, reconciled_at, seconds, now)
-        if wait is not None:
-            assert reconciled_at is not None
-            reporter.emit(
-                Note(
-                    user,
-                    f"{module}: reconcile put off for {_minutes(wait)} ({count:,} records; the "
-                    f"last one, {_minutes(now - reconciled_at)} ago, took {seconds or 0:.0f} s)",
-                )
-            )
-            return False
+    wait = reconcile_deferral(count, reconciled_at, seconds, now)
+    if wait is None:
         return True
-    return should_reconcile(every, state.syncs if state else 0)
+    assert reconciled_at is not None
+    reporter.emit(
+        Note(
+            user,
+            f"{module}: reconcile put off for {_minutes(wait)} ({count:,} records; the "
+            f"last one, {_minutes(now - reconciled_at)} ago, took {seconds or 0:.0f} s)",
+        )
+    )
+    return False
 
 
 def _minutes(span: timedelta) -> str:
