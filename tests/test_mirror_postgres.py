@@ -247,20 +247,10 @@ def test_no_output_error_or_log_shows_the_password_of_the_url(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = backend.db.replace(f":{postgres.port}/", f":{sock.getsockname()[1]}/")
+    add_alice = [*db, "user", "add", "alice", "--url", creds.url, "--db", creds.database,
+                 "--login", creds.login]  # fmt: skip
     results = [
-        run(
-            *db,
-            "user",
-            "add",
-            "alice",
-            "--url",
-            creds.url,
-            "--db",
-            creds.database,
-            "--login",
-            creds.login,
-            input=creds.api_key + "\n",
-        ),
+        run(*add_alice, input=creds.api_key + "\n"),
         run(*db, "user", "list", "--json"),
         run(*db, "prepare", "--user", "alice"),
         run(*db, "loop", "--once", "--verbose", "--log-file", str(log), "--http-port", "0"),
@@ -268,19 +258,7 @@ def test_no_output_error_or_log_shows_the_password_of_the_url(
         run(*db, "status", "--json"),
         run(*db, "test-complete", "--user", "alice", "--yes"),
         run(*db, "clear", "--user", "alice", "--yes"),
-        run(
-            *db,
-            "user",
-            "add",
-            "alice",
-            "--url",
-            creds.url,
-            "--db",
-            creds.database,
-            "--login",
-            creds.login,
-            input=creds.api_key + "\n",
-        ),
+        run(*add_alice, input=creds.api_key + "\n"),
     ]
     assert [r.exit_code for r in results[:-1]] == [0] * 8, [r.output for r in results]
     assert "already exists" in results[-1].output
